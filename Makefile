@@ -1,0 +1,38 @@
+# Two entry points (README.md): `make test` and `make demo`. Both create the
+# virtual environment in .venv on first use and reuse it afterwards.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A GPU user replaces this with a CUDA build, e.g.
+#   make install TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+REQS := requirements/build.txt requirements/runtime.txt requirements/test.txt requirements/constraints.txt
+
+.PHONY: install test demo bench clean-venv
+
+install: $(STAMP)
+
+$(STAMP): $(REQS)
+	@echo "==> setting up $(VENV) (first run builds fairseq: about 4 minutes)"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check pip==24.3.1
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -r requirements/build.txt -c requirements/constraints.txt
+	$(PY) -m pip install -q --no-build-isolation -c requirements/constraints.txt \
+		-r requirements/runtime.txt -r requirements/test.txt
+	$(PY) -c "import fairseq, torch, sacrebleu, sentencepiece; print('fairseq', fairseq.__version__, 'torch', torch.__version__)"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+demo: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/run_demo.sh
+
+bench: $(STAMP)
+	$(PY) benchmarks/benchmark.py
+
+clean-venv:
+	rm -rf $(VENV)

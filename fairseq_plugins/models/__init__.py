@@ -1,0 +1,13 @@
+from .contextpool_transformer import (
+    ContextPoolConfig,
+    ContextPoolTransformerDecoder,
+    ContextPoolTransformerEncoder,
+    ContextPoolTransformerModel,
+)
+
+__all__ = [
+    "ContextPoolConfig",
+    "ContextPoolTransformerModel",
+    "ContextPoolTransformerEncoder",
+    "ContextPoolTransformerDecoder",
+]

@@ -1,0 +1,192 @@
+"""The ``contextpool_transformer`` model: fairseq's Transformer with ContextPool.
+
+Every setting but ContextPool comes from fairseq's ``transformer`` model and its
+architectures, so each ``contextpool_transformer_*`` architecture differs from
+its Transformer twin only by the pooling. With no pooled layers
+(``--encoder-contextpool-layers none --decoder-contextpool-layers none``) the
+model *is* the plain Transformer: same modules, parameters and outputs.
+"""
+
+from dataclasses import dataclass, field, fields
+from typing import FrozenSet
+
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.dataclass.utils import gen_parser_from_dataclass
+from fairseq.distributed import fsdp_wrap
+from fairseq.models import register_model, register_model_architecture
+from fairseq.models.transformer import (
+    TransformerConfig,
+    TransformerDecoderBase,
+    TransformerEncoderBase,
+    TransformerModel,
+)
+from fairseq.models.transformer.transformer_legacy import (
+    base_architecture,
+    tiny_architecture,
+    transformer_iwslt_de_en,
+    transformer_wmt_en_de,
+    transformer_wmt_en_de_big,
+)
+from fairseq.modules.checkpoint_activations import checkpoint_wrapper
+
+from ..modules.context_pool import NORMALIZE_CHOICES
+from ..modules.contextpool_attention import POOL_INPUT_CHOICES
+from ..modules.contextpool_transformer_layer import (
+    ContextPoolDecoderLayer,
+    ContextPoolEncoderLayer,
+)
+
+
+@dataclass
+class ContextPoolConfig(FairseqDataclass):
+    """ContextPool's options; the defaults are argued in docs/design.md."""
+
+    contextpool_max_size: int = field(
+        default=8,
+        metadata={"help": "largest pooling radius in tokens; the Gaussian mask is cut at "
+                  "|i - j| <= this, so cost grows linearly with it"},
+    )
+    contextpool_normalize: ChoiceEnum(NORMALIZE_CHOICES) = field(
+        default="mean",
+        metadata={"help": "'sum': plain sum_j x_j w_j g^i_j as on the poster; 'mean': divided "
+                  "by sum_j w_j g^i_j (a weighted average)"},
+    )
+    contextpool_inputs: ChoiceEnum(POOL_INPUT_CHOICES) = field(
+        default="qkv",
+        metadata={"help": "which attention inputs are pooled: queries, keys and values "
+                  "('qkv') or keys and values only ('kv')"},
+    )
+    encoder_contextpool_layers: str = field(
+        default="all",
+        metadata={"help": "encoder layers with ContextPool: 'all', 'none' or a comma list "
+                  "of 0-based layer indices such as '0,1'"},
+    )
+    decoder_contextpool_layers: str = field(
+        default="all",
+        metadata={"help": "decoder layers with ContextPool: 'all', 'none' or a comma list "
+                  "of 0-based layer indices"},
+    )
+
+
+def parse_layer_selection(spec: str, num_layers: int, option: str) -> FrozenSet[int]:
+    """Turns 'all' / 'none' / '0,2,5' into a set of layer indices."""
+    spec = str(spec).strip().lower()
+    if spec == "all":
+        return frozenset(range(num_layers))
+    if spec in ("none", ""):
+        return frozenset()
+    try:
+        indices = {int(part) for part in spec.split(",") if part.strip()}
+    except ValueError:
+        raise ValueError(
+            f"--{option} must be 'all', 'none' or comma-separated layer indices, got {spec!r}"
+        ) from None
+    bad = sorted(i for i in indices if not 0 <= i < num_layers)
+    if bad:
+        raise ValueError(
+            f"--{option} names layer(s) {bad}, but the model has {num_layers} layers "
+            f"(valid indices 0..{num_layers - 1})"
+        )
+    return frozenset(indices)
+
+
+def wrap_layer(layer, cfg):
+    """Activation checkpointing and FSDP wrapping, exactly as fairseq wraps its layers."""
+    if cfg.checkpoint_activations:
+        layer = checkpoint_wrapper(layer, offload_to_cpu=cfg.offload_activations)
+    # with checkpointing, FSDP must always wrap the checkpointed layer
+    min_params_to_wrap = 0 if cfg.checkpoint_activations else cfg.min_params_to_wrap
+    return fsdp_wrap(layer, min_num_params=min_params_to_wrap)
+
+
+class ContextPoolTransformerEncoder(TransformerEncoderBase):
+    """:class:`TransformerEncoderBase` whose selected layers pool their input."""
+
+    def build_encoder_layer(self, cfg):
+        index = getattr(self, "_num_layers_built", 0)
+        self._num_layers_built = index + 1
+        pooled = parse_layer_selection(
+            cfg.encoder_contextpool_layers, cfg.encoder.layers, "encoder-contextpool-layers"
+        )
+        if index not in pooled:
+            return super().build_encoder_layer(cfg)
+        return wrap_layer(ContextPoolEncoderLayer(cfg, return_fc=self.return_fc), cfg)
+
+
+class ContextPoolTransformerDecoder(TransformerDecoderBase):
+    """:class:`TransformerDecoderBase` whose selected layers pool their (causal) input."""
+
+    def build_decoder_layer(self, cfg, no_encoder_attn=False):
+        index = getattr(self, "_num_layers_built", 0)
+        self._num_layers_built = index + 1
+        pooled = parse_layer_selection(
+            cfg.decoder_contextpool_layers, cfg.decoder.layers, "decoder-contextpool-layers"
+        )
+        if index not in pooled:
+            return super().build_decoder_layer(cfg, no_encoder_attn)
+        return wrap_layer(ContextPoolDecoderLayer(cfg, no_encoder_attn), cfg)
+
+
+@register_model("contextpool_transformer")
+class ContextPoolTransformerModel(TransformerModel):
+    """Transformer with Adaptive Context Pooling before each self-attention.
+
+    See :class:`fairseq_plugins.modules.ContextPool` for the math.
+    """
+
+    @classmethod
+    def add_args(cls, parser):
+        super().add_args(parser)
+        # defaults are filled in by the architectures (contextpool_defaults)
+        gen_parser_from_dataclass(parser, ContextPoolConfig(), delete_default=True)
+
+    @classmethod
+    def build_model(cls, args, task):
+        contextpool_defaults(args)
+        return super().build_model(args, task)
+
+    @classmethod
+    def build_encoder(cls, cfg, src_dict, embed_tokens):
+        return ContextPoolTransformerEncoder(
+            TransformerConfig.from_namespace(cfg), src_dict, embed_tokens
+        )
+
+    @classmethod
+    def build_decoder(cls, cfg, tgt_dict, embed_tokens):
+        cfg = TransformerConfig.from_namespace(cfg)
+        return ContextPoolTransformerDecoder(
+            cfg, tgt_dict, embed_tokens, no_encoder_attn=cfg.no_cross_attention
+        )
+
+
+def contextpool_defaults(args):
+    """Fills in every ContextPool option the user did not set."""
+    for fld in fields(ContextPoolConfig):
+        if getattr(args, fld.name, None) is None:
+            setattr(args, fld.name, fld.default)
+
+
+def _register_twin(name: str, transformer_architecture):
+    """Registers ``name`` as ``transformer_architecture`` plus ContextPool defaults."""
+
+    @register_model_architecture("contextpool_transformer", name)
+    def architecture(args):
+        contextpool_defaults(args)
+        transformer_architecture(args)
+
+    architecture.__name__ = name
+    architecture.__doc__ = f"``{transformer_architecture.__name__}`` with ContextPool."
+    return architecture
+
+
+contextpool_transformer = _register_twin("contextpool_transformer", base_architecture)
+contextpool_transformer_tiny = _register_twin("contextpool_transformer_tiny", tiny_architecture)
+contextpool_transformer_iwslt_de_en = _register_twin(
+    "contextpool_transformer_iwslt_de_en", transformer_iwslt_de_en
+)
+contextpool_transformer_wmt_en_de = _register_twin(
+    "contextpool_transformer_wmt_en_de", transformer_wmt_en_de
+)
+contextpool_transformer_wmt_en_de_big = _register_twin(
+    "contextpool_transformer_wmt_en_de_big", transformer_wmt_en_de_big
+)

@@ -1,0 +1,45 @@
+"""Small builders shared by the tests."""
+
+import argparse
+import types
+
+import torch
+from fairseq.data import Dictionary
+from fairseq.models import ARCH_MODEL_REGISTRY, ARCH_CONFIG_REGISTRY
+
+import fairseq_plugins  # noqa: F401  (registers the model)
+
+
+def make_dictionary(num_symbols: int = 20) -> Dictionary:
+    d = Dictionary()
+    for i in range(num_symbols):
+        d.add_symbol(f"w{i}")
+    d.finalize(padding_factor=1)
+    return d
+
+
+def build_model(arch: str = "contextpool_transformer_tiny", dictionary=None, **overrides):
+    """Builds a model of ``arch`` as fairseq-train would, with dropout off by default."""
+    dictionary = dictionary or make_dictionary()
+    args = argparse.Namespace(arch=arch, dropout=0.0, share_all_embeddings=True, **overrides)
+    ARCH_CONFIG_REGISTRY[arch](args)
+    task = types.SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    return ARCH_MODEL_REGISTRY[arch].build_model(args, task)
+
+
+def random_batch(dictionary, batch_size=3, src_len=7, tgt_len=6, seed=0):
+    """Left-padded source and right-padded target token batches, as fairseq makes them."""
+    g = torch.Generator().manual_seed(seed)
+    low, high = dictionary.nspecial, len(dictionary)
+    src = torch.randint(low, high, (batch_size, src_len), generator=g)
+    tgt = torch.randint(low, high, (batch_size, tgt_len), generator=g)
+    src_lengths = torch.full((batch_size,), src_len)
+    for b in range(1, batch_size):
+        n_pad = min(b, src_len - 1)
+        src[b, :n_pad] = dictionary.pad()
+        src_lengths[b] = src_len - n_pad
+    for b in range(1, batch_size):
+        tgt[b, tgt_len - b :] = dictionary.pad()
+    prev = tgt.clone()
+    prev[:, 0] = dictionary.eos()
+    return src, src_lengths, prev

@@ -51,8 +51,11 @@ class ContextPool(nn.Module):
         normalize: ``"sum"`` (the poster's plain weighted sum) or ``"mean"``
             (divide by ``sum_j w_j g^i_j``, a weighted average).
         causal: only pool positions ``j <= i`` (decoder self-attention).
-        init_size: pooling radius that the size predictor starts from (its
-            bias); 1 means each token starts mostly as itself.
+
+    The size predictor starts (through its bias) at a radius of one token, or
+    ``max_size / 2`` if smaller: each token starts mostly as itself, with its
+    neighbours at weight exp(-2), so the layer starts close to a plain
+    Transformer layer while the size gradient is far from vanishing.
     """
 
     def __init__(
@@ -61,7 +64,6 @@ class ContextPool(nn.Module):
         max_size: int,
         normalize: str = "mean",
         causal: bool = False,
-        init_size: float = 1.0,
     ):
         super().__init__()
         if max_size < 1:
@@ -70,8 +72,6 @@ class ContextPool(nn.Module):
             raise ValueError(
                 f"ContextPool normalize must be one of {NORMALIZE_CHOICES}, got {normalize!r}"
             )
-        if not 0 < init_size < max_size:
-            raise ValueError(f"init_size must lie in (0, max_size={max_size}), got {init_size}")
         self.embed_dim = embed_dim
         self.max_size = max_size
         self.normalize = normalize
@@ -79,6 +79,7 @@ class ContextPool(nn.Module):
         self.weight_proj = nn.Linear(embed_dim, 1)
         self.size_proj = nn.Linear(embed_dim, 1)
         nn.init.zeros_(self.weight_proj.bias)
+        init_size = min(1.0, max_size / 2)
         nn.init.constant_(self.size_proj.bias, math.log(init_size / (max_size - init_size)))
 
     def extra_repr(self) -> str:

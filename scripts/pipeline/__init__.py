@@ -1,0 +1,1 @@
+"""Python side of the contextpool-mt scripts (data, evaluation, reports)."""

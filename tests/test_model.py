@@ -1,0 +1,189 @@
+"""The contextpool_transformer model: twins, layer selection, incremental decoding."""
+
+import argparse
+
+import pytest
+import torch
+from fairseq.models import ARCH_CONFIG_REGISTRY
+
+from fairseq_plugins.models.contextpool_transformer import ContextPoolConfig
+from fairseq_plugins.modules import ContextPool, ContextPoolSelfAttention
+from helpers import build_model, make_dictionary, random_batch
+
+TWINS = {
+    "contextpool_transformer": "transformer",
+    "contextpool_transformer_tiny": "transformer_tiny",
+    "contextpool_transformer_iwslt_de_en": "transformer_iwslt_de_en",
+    "contextpool_transformer_wmt_en_de": "transformer_wmt_en_de",
+    "contextpool_transformer_wmt_en_de_big": "transformer_wmt_en_de_big",
+}
+CONTEXTPOOL_OPTIONS = {f.name for f in ContextPoolConfig.__dataclass_fields__.values()}
+
+
+@pytest.mark.parametrize("arch,twin", sorted(TWINS.items()))
+def test_architectures_equal_their_transformer_twin(arch, twin):
+    ours, theirs = argparse.Namespace(), argparse.Namespace()
+    ARCH_CONFIG_REGISTRY[arch](ours)
+    ARCH_CONFIG_REGISTRY[twin](theirs)
+    ours = vars(ours)
+    assert set(ours) - set(vars(theirs)) == CONTEXTPOOL_OPTIONS
+    assert {k: v for k, v in ours.items() if k not in CONTEXTPOOL_OPTIONS} == vars(theirs)
+
+
+def test_wmt_base_sizes():
+    args = argparse.Namespace()
+    ARCH_CONFIG_REGISTRY["contextpool_transformer_wmt_en_de"](args)
+    assert (args.encoder_layers, args.decoder_layers) == (6, 6)
+    assert (args.encoder_embed_dim, args.encoder_ffn_embed_dim) == (512, 2048)
+    assert args.encoder_attention_heads == 8
+
+
+def test_no_pooled_layers_is_the_plain_transformer():
+    d = make_dictionary()
+    torch.manual_seed(0)
+    plain = build_model("transformer_tiny", d).eval()
+    torch.manual_seed(0)
+    ours = build_model(
+        "contextpool_transformer_tiny", d,
+        encoder_contextpool_layers="none", decoder_contextpool_layers="none",
+    ).eval()
+    assert ours.state_dict().keys() == plain.state_dict().keys()
+    for key, value in plain.state_dict().items():
+        assert torch.equal(ours.state_dict()[key], value), key
+    src, lengths, prev = random_batch(d)
+    torch.testing.assert_close(ours(src, lengths, prev)[0], plain(src, lengths, prev)[0], rtol=0, atol=0)
+
+
+def test_pooled_model_differs_and_keeps_transformer_parameter_names():
+    d = make_dictionary()
+    plain = build_model("transformer_tiny", d)
+    ours = build_model("contextpool_transformer_tiny", d)
+    extra = set(ours.state_dict()) - set(plain.state_dict())
+    assert set(plain.state_dict()) <= set(ours.state_dict())
+    assert extra and all(".self_attn.pool." in k for k in extra)
+
+
+@pytest.mark.parametrize(
+    "enc,dec,expect_enc,expect_dec",
+    [("all", "all", [0, 1], [0, 1]), ("1", "none", [1], []), ("none", "0", [], [0]), ("0,1", "1", [0, 1], [1])],
+)
+def test_layer_selection(enc, dec, expect_enc, expect_dec):
+    m = build_model(encoder_contextpool_layers=enc, decoder_contextpool_layers=dec)
+    pooled = lambda layers: [i for i, l in enumerate(layers) if isinstance(l.self_attn, ContextPoolSelfAttention)]
+    assert pooled(m.encoder.layers) == expect_enc
+    assert pooled(m.decoder.layers) == expect_dec
+    for layer in m.decoder.layers:
+        if isinstance(layer.self_attn, ContextPoolSelfAttention):
+            assert layer.self_attn.pool.causal
+    for layer in m.encoder.layers:
+        if isinstance(layer.self_attn, ContextPoolSelfAttention):
+            assert not layer.self_attn.pool.causal
+
+
+@pytest.mark.parametrize("spec,message", [("2", r"layer\(s\) \[2\]"), ("first", "comma-separated")])
+def test_bad_layer_selection_is_a_clear_error(spec, message):
+    with pytest.raises(ValueError, match=message):
+        build_model(encoder_contextpool_layers=spec)
+
+
+def test_options_reach_every_pool():
+    m = build_model(contextpool_max_size=5, contextpool_normalize="sum", contextpool_inputs="kv")
+    pools = [mod for mod in m.modules() if isinstance(mod, ContextPool)]
+    assert len(pools) == 4
+    assert all(p.max_size == 5 and p.normalize == "sum" for p in pools)
+    assert all(l.self_attn.pool_inputs == "kv" for l in m.encoder.layers)
+
+
+def test_cross_self_attention_is_refused():
+    with pytest.raises(ValueError, match="cross-self-attention"):
+        build_model(cross_self_attention=True)
+
+
+def _incremental_outputs(model, prev, enc):
+    state = {}
+    outs = []
+    for t in range(prev.size(1)):
+        out, _ = model.decoder(prev[:, : t + 1], encoder_out=enc, incremental_state=state)
+        outs.append(out)
+    return torch.cat(outs, dim=1), state
+
+
+@pytest.mark.parametrize("inputs", ["qkv", "kv"])
+@pytest.mark.parametrize("normalize", ["sum", "mean"])
+@pytest.mark.parametrize("max_size", [1, 3])
+def test_incremental_decoding_equals_full_forward(inputs, normalize, max_size):
+    d = make_dictionary()
+    torch.manual_seed(1)
+    m = build_model(contextpool_inputs=inputs, contextpool_normalize=normalize, contextpool_max_size=max_size).eval()
+    src, lengths, prev = random_batch(d, tgt_len=9)
+    prev = torch.where(prev == d.pad(), torch.full_like(prev, d.nspecial), prev)
+    with torch.no_grad():
+        enc = m.encoder(src, src_lengths=lengths)
+        full, _ = m.decoder(prev, encoder_out=enc)
+        steps, _ = _incremental_outputs(m, prev, enc)
+    torch.testing.assert_close(steps, full, rtol=1e-5, atol=1e-5)
+
+
+def test_incremental_state_follows_beam_reordering():
+    d = make_dictionary()
+    torch.manual_seed(2)
+    m = build_model(contextpool_max_size=2).eval()
+    src, lengths, prev = random_batch(d, batch_size=3, tgt_len=7)
+    # three beam hypotheses of one source sentence, as in fairseq's beam search
+    src, lengths = src[:1].expand(3, -1), lengths[:1].expand(3)
+    prev = torch.where(prev == d.pad(), torch.full_like(prev, d.nspecial), prev)
+    order = torch.tensor([2, 0, 0])
+    with torch.no_grad():
+        enc = m.encoder(src, src_lengths=lengths)
+        state = {}
+        for t in range(4):
+            m.decoder(prev[:, : t + 1], encoder_out=enc, incremental_state=state)
+        m.decoder.reorder_incremental_state_scripting(state, order)
+        enc_r = m.encoder.reorder_encoder_out(enc, order)
+        prev_r = prev.index_select(0, order)
+        outs = [m.decoder(prev_r[:, : t + 1], encoder_out=enc_r, incremental_state=state)[0] for t in range(4, 7)]
+        full, _ = m.decoder(prev_r, encoder_out=enc_r)
+    torch.testing.assert_close(torch.cat(outs, 1), full[:, 4:], rtol=1e-5, atol=1e-5)
+
+
+def test_decoder_is_causal_end_to_end():
+    d = make_dictionary()
+    m = build_model(contextpool_max_size=4).eval()
+    src, lengths, prev = random_batch(d, batch_size=1, tgt_len=8)
+    with torch.no_grad():
+        enc = m.encoder(src, src_lengths=lengths)
+        out, _ = m.decoder(prev, encoder_out=enc)
+        changed = prev.clone()
+        changed[:, 5:] = (changed[:, 5:] + 1 - d.nspecial) % (len(d) - d.nspecial) + d.nspecial
+        out2, _ = m.decoder(changed, encoder_out=enc)
+    torch.testing.assert_close(out2[:, :5], out[:, :5], rtol=0, atol=0)
+    assert not torch.allclose(out2[:, 5:], out[:, 5:])
+
+
+def test_encoder_padding_does_not_change_real_positions():
+    d = make_dictionary()
+    m = build_model().eval()
+    src = torch.tensor([[7, 8, 9, 10, d.eos()]])
+    padded = torch.cat([torch.full((1, 3), d.pad()), src], dim=1)  # fairseq left-pads sources
+    with torch.no_grad():
+        a = m.encoder(src, src_lengths=torch.tensor([5]))["encoder_out"][0]
+        b = m.encoder(padded, src_lengths=torch.tensor([5]))["encoder_out"][0]
+    torch.testing.assert_close(b[3:], a, rtol=1e-5, atol=1e-5)
+
+
+def test_activation_checkpointing_keeps_outputs_and_gradients():
+    d = make_dictionary()
+    torch.manual_seed(3)
+    plain = build_model(dictionary=d)
+    torch.manual_seed(3)
+    ckpt = build_model(dictionary=d, checkpoint_activations=True)
+    assert type(ckpt.encoder.layers[0]).__name__ != type(plain.encoder.layers[0]).__name__ or hasattr(
+        ckpt.encoder.layers[0], "precheckpoint_forward"
+    )
+    src, lengths, prev = random_batch(d)
+    for model in (plain, ckpt):
+        model.train()
+        model(src, lengths, prev)[0].sum().backward()
+    g_plain = plain.encoder.layers[0].self_attn.pool.size_proj.weight.grad
+    g_ckpt = ckpt.encoder.layers[0].self_attn.pool.size_proj.weight.grad
+    torch.testing.assert_close(g_ckpt, g_plain, rtol=1e-5, atol=1e-6)

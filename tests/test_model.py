@@ -45,7 +45,7 @@ def test_no_pooled_layers_is_the_plain_transformer():
     torch.manual_seed(0)
     ours = build_model(
         "contextpool_transformer_tiny", d,
-        encoder_contextpool_layers="none", decoder_contextpool_layers="none",
+        contextpool_encoder_layers="none", contextpool_decoder_layers="none",
     ).eval()
     assert ours.state_dict().keys() == plain.state_dict().keys()
     for key, value in plain.state_dict().items():
@@ -68,7 +68,7 @@ def test_pooled_model_differs_and_keeps_transformer_parameter_names():
     [("all", "all", [0, 1], [0, 1]), ("1", "none", [1], []), ("none", "0", [], [0]), ("0,1", "1", [0, 1], [1])],
 )
 def test_layer_selection(enc, dec, expect_enc, expect_dec):
-    m = build_model(encoder_contextpool_layers=enc, decoder_contextpool_layers=dec)
+    m = build_model(contextpool_encoder_layers=enc, contextpool_decoder_layers=dec)
     pooled = lambda layers: [i for i, l in enumerate(layers) if isinstance(l.self_attn, ContextPoolSelfAttention)]
     assert pooled(m.encoder.layers) == expect_enc
     assert pooled(m.decoder.layers) == expect_dec
@@ -83,7 +83,7 @@ def test_layer_selection(enc, dec, expect_enc, expect_dec):
 @pytest.mark.parametrize("spec,message", [("2", r"layer\(s\) \[2\]"), ("first", "comma-separated")])
 def test_bad_layer_selection_is_a_clear_error(spec, message):
     with pytest.raises(ValueError, match=message):
-        build_model(encoder_contextpool_layers=spec)
+        build_model(contextpool_encoder_layers=spec)
 
 
 def test_options_reach_every_pool():

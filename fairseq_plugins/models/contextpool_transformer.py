@@ -3,10 +3,11 @@
 Every setting but ContextPool comes from fairseq's ``transformer`` model and its
 architectures, so each ``contextpool_transformer_*`` architecture differs from
 its Transformer twin only by the pooling. With no pooled layers
-(``--encoder-contextpool-layers none --decoder-contextpool-layers none``) the
+(``--contextpool-encoder-layers none --contextpool-decoder-layers none``) the
 model *is* the plain Transformer: same modules, parameters and outputs.
 """
 
+import argparse
 from dataclasses import dataclass, field, fields
 from typing import FrozenSet
 
@@ -28,6 +29,7 @@ from fairseq.models.transformer.transformer_legacy import (
     transformer_wmt_en_de_big,
 )
 from fairseq.modules.checkpoint_activations import checkpoint_wrapper
+from omegaconf import OmegaConf
 
 from ..modules.context_pool import NORMALIZE_CHOICES
 from ..modules.contextpool_attention import POOL_INPUT_CHOICES
@@ -56,12 +58,12 @@ class ContextPoolConfig(FairseqDataclass):
         metadata={"help": "which attention inputs are pooled: queries, keys and values "
                   "('qkv') or keys and values only ('kv')"},
     )
-    encoder_contextpool_layers: str = field(
+    contextpool_encoder_layers: str = field(
         default="all",
         metadata={"help": "encoder layers with ContextPool: 'all', 'none' or a comma list "
                   "of 0-based layer indices such as '0,1'"},
     )
-    decoder_contextpool_layers: str = field(
+    contextpool_decoder_layers: str = field(
         default="all",
         metadata={"help": "decoder layers with ContextPool: 'all', 'none' or a comma list "
                   "of 0-based layer indices"},
@@ -70,6 +72,8 @@ class ContextPoolConfig(FairseqDataclass):
 
 def parse_layer_selection(spec: str, num_layers: int, option: str) -> FrozenSet[int]:
     """Turns 'all' / 'none' / '0,2,5' into a set of layer indices."""
+    if spec is None:
+        raise ValueError(f"--{option} is not set; build the model through its architecture")
     spec = str(spec).strip().lower()
     if spec == "all":
         return frozenset(range(num_layers))
@@ -106,7 +110,7 @@ class ContextPoolTransformerEncoder(TransformerEncoderBase):
         index = getattr(self, "_num_layers_built", 0)
         self._num_layers_built = index + 1
         pooled = parse_layer_selection(
-            cfg.encoder_contextpool_layers, cfg.encoder.layers, "encoder-contextpool-layers"
+            cfg.contextpool_encoder_layers, cfg.encoder.layers, "contextpool-encoder-layers"
         )
         if index not in pooled:
             return super().build_encoder_layer(cfg)
@@ -120,7 +124,7 @@ class ContextPoolTransformerDecoder(TransformerDecoderBase):
         index = getattr(self, "_num_layers_built", 0)
         self._num_layers_built = index + 1
         pooled = parse_layer_selection(
-            cfg.decoder_contextpool_layers, cfg.decoder.layers, "decoder-contextpool-layers"
+            cfg.contextpool_decoder_layers, cfg.decoder.layers, "contextpool-decoder-layers"
         )
         if index not in pooled:
             return super().build_decoder_layer(cfg, no_encoder_attn)
@@ -142,6 +146,10 @@ class ContextPoolTransformerModel(TransformerModel):
 
     @classmethod
     def build_model(cls, args, task):
+        if OmegaConf.is_config(args):
+            # fairseq-hydra-train hands legacy models a DictConfig, from which
+            # TransformerConfig.from_namespace would drop our extra options.
+            args = argparse.Namespace(**OmegaConf.to_container(args, resolve=True))
         contextpool_defaults(args)
         return super().build_model(args, task)
 

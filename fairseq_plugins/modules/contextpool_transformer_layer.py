@@ -46,7 +46,7 @@ class ContextPoolDecoderLayer(TransformerDecoderLayerBase):
         if cfg.cross_self_attention:
             raise ValueError(
                 "ContextPool pools the decoder's own prefix and cannot be combined with "
-                "--cross-self-attention; set --decoder-contextpool-layers none or drop that flag"
+                "--cross-self-attention; set --contextpool-decoder-layers none or drop that flag"
             )
         return ContextPoolSelfAttention(
             embed_dim,

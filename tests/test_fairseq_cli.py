@@ -1,0 +1,90 @@
+"""End to end as a user would: fairseq's own command-line tools with --user-dir."""
+
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import fairseq_plugins  # noqa: F401  (allowlists what fairseq checkpoints hold)
+
+pytestmark = pytest.mark.slow
+
+BIN = os.path.dirname(sys.executable)
+TRAIN_FLAGS = [
+    "--task", "translation", "--optimizer", "adam", "--lr", "0.002", "--max-tokens", "600",
+    "--max-epoch", "2", "--share-all-embeddings", "--cpu", "--num-workers", "0",
+    "--no-progress-bar", "--seed", "1",
+]
+
+
+def run(cmd, cwd, stdin=None):
+    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""), OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, f"{cmd[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def data_bin(tmp_path_factory):
+    """A tiny 'reverse the words' corpus, binarized with a joined dictionary."""
+    root = tmp_path_factory.mktemp("cli")
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(24)]
+    for split, n in (("train", 300), ("valid", 20), ("test", 12)):
+        with open(root / f"{split}.en", "w") as en, open(root / f"{split}.de", "w") as de:
+            for _ in range(n):
+                sent = [rng.choice(words) for _ in range(rng.randint(2, 7))]
+                en.write(" ".join(sent) + "\n")
+                de.write(" ".join(reversed(sent)) + "\n")
+    run(["fairseq-preprocess", "--source-lang", "en", "--target-lang", "de",
+         "--trainpref", "train", "--validpref", "valid", "--testpref", "test",
+         "--destdir", "bin", "--joined-dictionary", "--workers", "1"], cwd=root)
+    return root
+
+
+@pytest.mark.parametrize("arch", ["transformer_tiny", "contextpool_transformer_tiny"])
+def test_train_save_reload_generate(data_bin, arch, repo_root):
+    plugins = os.path.join(repo_root, "fairseq_plugins")
+    save = data_bin / f"ck_{arch}"
+    run(["fairseq-train", "bin", "--user-dir", plugins, "--arch", arch, "--save-dir", str(save)]
+        + TRAIN_FLAGS, cwd=data_bin)
+    assert (save / "checkpoint_last.pt").is_file()
+    state = torch.load(save / "checkpoint_last.pt", weights_only=True)  # after import fairseq_plugins
+    has_pool = any(".pool." in k for k in state["model"])
+    assert has_pool == arch.startswith("contextpool")
+
+    out = run(["fairseq-generate", "bin", "--user-dir", plugins, "--path", str(save / "checkpoint_last.pt"),
+               "--beam", "4", "--lenpen", "0.6", "--cpu", "--max-tokens", "600",
+               # fairseq 0.12 drops a last batch smaller than this multiple (issue #5036)
+               "--required-batch-size-multiple", "1",
+               "--results-path", str(save / "gen")], cwd=data_bin)
+    lines = (save / "gen" / "generate-test.txt").read_text().splitlines()
+    hyps = [l for l in lines if l.startswith("H-")]
+    assert len(hyps) == 12, out[-2000:]
+    assert any("BLEU" in l for l in lines)
+
+    out = run(["fairseq-interactive", "bin", "--user-dir", plugins, "--path", str(save / "checkpoint_last.pt"),
+               "--source-lang", "en", "--target-lang", "de", "--beam", "2", "--cpu"],
+              cwd=data_bin, stdin="w1 w2 w3\nw4 w5\n")
+    assert sum(l.startswith("H-") for l in out.splitlines()) == 2
+
+
+def test_hydra_train_with_project_config(data_bin, repo_root):
+    save = data_bin / "ck_hydra"
+    run(["fairseq-hydra-train", "--config-dir", os.path.join(repo_root, "configs"),
+         "--config-name", "contextpool_wmt_en_de", f"task.data={data_bin / 'bin'}",
+         f"checkpoint.save_dir={save}", f"hydra.run.dir={data_bin / 'hydra'}",
+         "model._name=contextpool_transformer_tiny", "model.contextpool_max_size=3",
+         "common.cpu=true", "optimization.max_update=4", "dataset.max_tokens=600",
+         "lr_scheduler.warmup_updates=2", "dataset.num_workers=0"], cwd=repo_root)
+    state = torch.load(save / "checkpoint_last.pt", weights_only=True)
+    pools = [k for k in state["model"] if k.endswith(".pool.size_proj.bias")]
+    assert len(pools) == 4  # 2 encoder + 2 decoder layers
+    out = run(["fairseq-generate", "bin", "--user-dir", os.path.join(repo_root, "fairseq_plugins"),
+               "--path", str(save / "checkpoint_last.pt"), "--beam", "2", "--cpu", "--max-tokens", "600",
+               "--required-batch-size-multiple", "1"],
+              cwd=data_bin)
+    assert sum(l.startswith("H-") for l in out.splitlines()) == 12

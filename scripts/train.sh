@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Train a baseline Transformer or a ContextPool Transformer with the standard
+# WMT EN-DE recipe. Re-running the same command resumes from
+# RUN_DIR/checkpoints/checkpoint_last.pt (fairseq's own resume).
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/train.sh --data DATA_BIN --arch ARCH --run-dir RUN_DIR [options] [-- fairseq-train args]
+
+Required:
+  --data DIR          binarized data (fairseq-preprocess output, joined dictionary)
+  --arch ARCH         e.g. transformer_wmt_en_de, contextpool_transformer_wmt_en_de, *_big, *_tiny
+  --run-dir DIR       checkpoints go to DIR/checkpoints, the log (appended) to DIR/train.log
+
+Recipe (defaults = Vaswani et al. 2017 / fairseq "Scaling NMT"):
+  --max-tokens N      tokens per GPU batch            [4096]
+  --update-freq N     gradient accumulation           [1]
+  --lr LR             peak learning rate              [0.0007]
+  --warmup N          inverse_sqrt warm-up updates    [4000]
+  --max-update N      stop after N updates            [100000]
+  --max-epoch N       stop after N epochs (0 = none)  [0]
+  --seed N                                            [1]
+  --precision P       fp32 | fp16 | bf16 (GPU)        [fp32]
+  --cpu               train on CPU
+
+Label smoothing 0.1, Adam (0.9, 0.98), shared embeddings (joined dictionary), JSON logs.
+Anything after "--" goes to fairseq-train unchanged, e.g. -- --dropout 0.3 --keep-last-epochs 5
+
+Several GPUs: one node uses every visible GPU by itself. Several nodes:
+  torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29500 \
+      "$(command -v fairseq-train)" ...    (set FAIRSEQ_TRAIN="torchrun ... fairseq-train path" here)
+  or under Slurm: srun ... scripts/train.sh ... -- --distributed-port 12345 --distributed-world-size 16
+See docs/training.md.
+USAGE
+}
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA="" ARCH="" RUN_DIR=""
+MAX_TOKENS=4096 UPDATE_FREQ=1 LR=0.0007 WARMUP=4000 MAX_UPDATE=100000 MAX_EPOCH=0 SEED=1
+PRECISION=fp32 CPU=0
+EXTRA=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --data) DATA="$2"; shift 2 ;;
+    --arch) ARCH="$2"; shift 2 ;;
+    --run-dir) RUN_DIR="$2"; shift 2 ;;
+    --max-tokens) MAX_TOKENS="$2"; shift 2 ;;
+    --update-freq) UPDATE_FREQ="$2"; shift 2 ;;
+    --lr) LR="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
+    --max-update) MAX_UPDATE="$2"; shift 2 ;;
+    --max-epoch) MAX_EPOCH="$2"; shift 2 ;;
+    --seed) SEED="$2"; shift 2 ;;
+    --precision) PRECISION="$2"; shift 2 ;;
+    --cpu) CPU=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; EXTRA=("$@"); break ;;
+    *) echo "train.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ -n "$DATA" && -n "$ARCH" && -n "$RUN_DIR" ]] || { usage >&2; exit 2; }
+if ! compgen -G "$DATA/dict.*.txt" > /dev/null; then
+  echo "train.sh: $DATA has no dict.*.txt: is it fairseq-preprocess output? (scripts/prepare_corpus.sh makes it)" >&2
+  exit 2
+fi
+
+PRECISION_FLAGS=()
+case "$PRECISION" in
+  fp32) ;;
+  fp16) PRECISION_FLAGS=(--fp16) ;;
+  bf16) PRECISION_FLAGS=(--bf16) ;;
+  *) echo "train.sh: --precision must be fp32, fp16 or bf16, got '$PRECISION'" >&2; exit 2 ;;
+esac
+DEVICE_FLAGS=()
+[[ "$CPU" == 1 ]] && DEVICE_FLAGS=(--cpu)
+
+mkdir -p "$RUN_DIR/checkpoints"
+# FAIRSEQ_TRAIN lets a launcher wrap the command (torchrun, srun); default: fairseq-train
+read -r -a TRAIN_CMD <<< "${FAIRSEQ_TRAIN:-fairseq-train}"
+CMD=("${TRAIN_CMD[@]}" "$DATA"
+  --user-dir "$REPO/fairseq_plugins"
+  --arch "$ARCH" --share-all-embeddings
+  --optimizer adam --adam-betas "(0.9, 0.98)" --adam-eps 1e-08 --clip-norm 0.0 --weight-decay 0.0
+  --lr "$LR" --lr-scheduler inverse_sqrt --warmup-updates "$WARMUP" --warmup-init-lr 1e-07
+  --criterion label_smoothed_cross_entropy --label-smoothing 0.1
+  --max-tokens "$MAX_TOKENS" --update-freq "$UPDATE_FREQ"
+  --max-update "$MAX_UPDATE" --max-epoch "$MAX_EPOCH" --seed "$SEED"
+  --save-dir "$RUN_DIR/checkpoints"
+  --log-format json --log-interval 50 --no-progress-bar
+  "${PRECISION_FLAGS[@]}" "${DEVICE_FLAGS[@]}" "${EXTRA[@]}")
+
+if [[ -f "$RUN_DIR/checkpoints/checkpoint_last.pt" ]]; then
+  echo "train.sh: resuming from $RUN_DIR/checkpoints/checkpoint_last.pt"
+fi
+{
+  echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) train.sh start"
+  printf '# command:'; printf ' %q' "${CMD[@]}"; echo
+} >> "$RUN_DIR/train.log"
+echo "train.sh: training $ARCH -> $RUN_DIR (log: $RUN_DIR/train.log)"
+# the log is appended, so a resumed run keeps its history
+"${CMD[@]}" 2>&1 | tee -a "$RUN_DIR/train.log"

@@ -1,0 +1,647 @@
+"""Bring-your-own parallel corpus -> cleaned text -> SentencePiece -> fairseq binaries.
+
+Run it as ``PYTHONPATH=scripts python -m pipeline.corpus --help`` or through the thin
+wrapper ``scripts/prepare_corpus.sh``.  Input is three pairs of plain-text files,
+``PREFIX.SRC`` / ``PREFIX.TGT`` (one sentence per line, UTF-8) for train, valid and test.
+Output, under ``--out DATA_DIR``::
+
+    raw/{train,valid,test}.{SRC,TGT}         validated + normalised text (train also cleaned)
+    raw/stats.json                            line counts kept / dropped, and why
+    spm/spm.model, spm/spm.vocab              joint SentencePiece model (train SRC+TGT)
+    spm_encoded/{train,valid,test}.{SRC,TGT}  SentencePiece pieces, space separated
+    bin/                                      fairseq-preprocess --joined-dictionary output
+
+Every step ("raw", "spm", "spm_encoded", "bin") writes into a hidden temporary folder,
+renames it into place and only then writes its completion marker ``<step>/.complete``.
+A step whose marker is missing, or whose marker records other inputs or options, is redone
+from scratch together with every step after it; a step whose marker matches is skipped.
+An interrupted run therefore never leaves output that a later run takes as complete.
+
+Normalisation (conservative, the same for every split): strict UTF-8 decoding (a bad line
+is an error naming file:line), a leading byte-order mark dropped, control characters
+(Unicode category Cc, tabs and carriage returns included) turned into spaces, Unicode NFC,
+and every run of Unicode whitespace (no-break and other wide spaces included: the NFKC
+reading of whitespace) collapsed to one ASCII space, with none at either end.  Lines are
+split on "\\n" only (a "\\r\\n" ending counts as "\\n"), as ``wc -l`` and fairseq count them.
+
+Cleaning (train only), after Moses ``clean-corpus-n.perl``: a pair is dropped when either
+side is empty, has more than ``--max-len`` whitespace tokens, or when the token-count
+ratio of the two sides exceeds ``--ratio``; ``--dedup`` also drops exact duplicate pairs.
+Valid and test keep every line (test is the BLEU reference, so ``raw/test.TGT`` stays
+line-aligned with the input test file); an empty line there is an error.
+
+SentencePiece: a joint *unigram* model by default (``--spm-model-type bpe`` for BPE),
+``--vocab-size`` pieces, character coverage ``--character-coverage``.  When the corpus is
+too small for the requested vocabulary, the model is retrained with SentencePiece's
+``hard_vocab_limit=false`` (fewer pieces than asked), and this is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+SPLITS = ("train", "valid", "test")
+STEPS = ("raw", "spm", "spm_encoded", "bin")
+MARKER = ".complete"
+# Bumped whenever the normalisation or cleaning rules change, so old outputs are redone.
+NORMALISER_VERSION = 1
+
+PROG = "prepare_corpus"
+
+
+class CorpusError(Exception):
+    """A problem with the user's input or options; the message says what to do."""
+
+
+def log(message: str) -> None:
+    print(f"[{PROG}] {message}", flush=True)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _control_table() -> Dict[int, Optional[str]]:
+    table: Dict[int, Optional[str]] = {}
+    for cp in list(range(0x00, 0x20)) + list(range(0x7F, 0xA0)):
+        table[cp] = " "
+    table[0xFEFF] = None  # byte-order mark / zero-width no-break space
+    return table
+
+
+_CONTROL_TABLE = _control_table()
+
+
+def normalise_line(text: str) -> str:
+    """Conservative normalisation of one line (see the module docstring)."""
+    if text.isascii() and text.isprintable():
+        return " ".join(text.split())
+    text = text.translate(_CONTROL_TABLE)
+    text = unicodedata.normalize("NFC", text)
+    return " ".join(text.split())  # str.split() splits on every Unicode whitespace
+
+
+def count_lines(path: str) -> int:
+    """Number of lines as ``wc -l`` counts them, plus a last line without a newline."""
+    n = 0
+    last = b"\n"
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    if last != b"\n":
+        n += 1
+    return n
+
+
+def iter_lines(path: str) -> Iterator[Tuple[int, bytes]]:
+    """(line number, raw bytes without the line ending); splits on b"\\n" only."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if raw.endswith(b"\n"):
+                raw = raw[:-1]
+                if raw.endswith(b"\r"):
+                    raw = raw[:-1]
+            yield lineno, raw
+
+
+class BadUtf8(Exception):
+    pass
+
+
+def decode_line(path: str, lineno: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadUtf8(
+            f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at byte {e.start + 1} "
+            f"of the line)"
+        ) from None
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass
+class Options:
+    input_dir: Optional[str]
+    src: str
+    tgt: str
+    out: str
+    prefixes: Dict[str, str]
+    vocab_size: int = 32000
+    max_len: int = 250
+    ratio: float = 1.5
+    dedup: bool = False
+    bad_utf8: str = "error"
+    workers: int = 1
+    spm_model_type: str = "unigram"
+    character_coverage: float = 0.9999
+    spm_max_sentences: int = 2_000_000
+    seed: int = 1
+    force: bool = False
+    stop_after: Optional[str] = None
+
+    def input_path(self, split: str, lang: str) -> str:
+        return f"{self.prefixes[split]}.{lang}"
+
+
+def _fingerprint(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _file_identity(path: str) -> Dict[str, object]:
+    st = os.stat(path)
+    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def step_dir(opts: Options, step: str) -> str:
+    return os.path.join(opts.out, step)
+
+
+def tmp_dir(opts: Options, step: str) -> str:
+    return os.path.join(opts.out, f".{step}.tmp")
+
+
+def read_marker(directory: str) -> Optional[dict]:
+    path = os.path.join(directory, MARKER)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def write_marker(directory: str, info: dict) -> None:
+    path = os.path.join(directory, MARKER)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def is_complete(opts: Options, step: str, fingerprint: str) -> bool:
+    marker = read_marker(step_dir(opts, step))
+    return marker is not None and marker.get("fingerprint") == fingerprint
+
+
+def invalidate_from(opts: Options, step: str) -> None:
+    """Removes the markers of ``step`` and of every later step (their inputs will change)."""
+    for later in STEPS[STEPS.index(step):]:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(step_dir(opts, later), MARKER))
+
+
+def begin_step(opts: Options, step: str) -> str:
+    """Prepares a fresh temporary folder for ``step`` and returns it."""
+    invalidate_from(opts, step)
+    final = step_dir(opts, step)
+    if os.path.isdir(final):
+        log(f"  {step}: removing incomplete or outdated output in {final}")
+        shutil.rmtree(final)
+    tmp = tmp_dir(opts, step)
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    return tmp
+
+
+def finish_step(opts: Options, step: str, fingerprint: str, info: dict) -> None:
+    """Moves the step's temporary folder into place, then writes the marker (last)."""
+    tmp = tmp_dir(opts, step)
+    final = step_dir(opts, step)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    write_marker(final, dict(info, fingerprint=fingerprint, step=step, finished=time.time()))
+
+
+# --------------------------------------------------------------------------- step 1: raw
+
+
+@dataclass
+class SplitStats:
+    lines: int = 0
+    kept: int = 0
+    dropped: Dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+def check_inputs(opts: Options) -> Dict[str, int]:
+    """Missing files and line-count mismatches, before anything is written."""
+    counts: Dict[str, int] = {}
+    for split in SPLITS:
+        paths = [opts.input_path(split, lang) for lang in (opts.src, opts.tgt)]
+        for path in paths:
+            if not os.path.isfile(path):
+                option = f"--{split}-prefix"
+                raise CorpusError(
+                    f"missing input file {path} (the {split} split is read from "
+                    f"PREFIX.{opts.src} and PREFIX.{opts.tgt}; give its prefix with {option})"
+                )
+        n_src, n_tgt = (count_lines(p) for p in paths)
+        if n_src != n_tgt:
+            raise CorpusError(
+                f"line counts differ for the {split} split: {paths[0]} has {n_src} lines, "
+                f"{paths[1]} has {n_tgt}; the two sides must be line-aligned translations"
+            )
+        if n_src == 0:
+            raise CorpusError(f"{paths[0]} and {paths[1]} are empty: the {split} split needs lines")
+        counts[split] = n_src
+    return counts
+
+
+def _clean_reason(src_tokens: int, tgt_tokens: int, opts: Options) -> Optional[str]:
+    if src_tokens == 0 or tgt_tokens == 0:
+        return "empty"
+    if opts.max_len > 0 and (src_tokens > opts.max_len or tgt_tokens > opts.max_len):
+        return f"longer than {opts.max_len} tokens"
+    if opts.ratio > 0 and (
+        src_tokens / tgt_tokens > opts.ratio or tgt_tokens / src_tokens > opts.ratio
+    ):
+        return f"length ratio above {opts.ratio:g}"
+    return None
+
+
+def normalise_split(opts: Options, split: str, out_dir: str) -> SplitStats:
+    src_path = opts.input_path(split, opts.src)
+    tgt_path = opts.input_path(split, opts.tgt)
+    out_src = os.path.join(out_dir, f"{split}.{opts.src}")
+    out_tgt = os.path.join(out_dir, f"{split}.{opts.tgt}")
+    stats = SplitStats()
+    seen = set() if (split == "train" and opts.dedup) else None
+    is_train = split == "train"
+    with open(out_src, "w", encoding="utf-8", newline="\n") as fs, open(
+        out_tgt, "w", encoding="utf-8", newline="\n"
+    ) as ft:
+        for (lineno, raw_s), (_, raw_t) in zip(iter_lines(src_path), iter_lines(tgt_path)):
+            stats.lines += 1
+            try:
+                s = decode_line(src_path, lineno, raw_s)
+                t = decode_line(tgt_path, lineno, raw_t)
+            except BadUtf8 as e:
+                if is_train and opts.bad_utf8 == "drop":
+                    stats.drop("not valid UTF-8")
+                    continue
+                hint = (
+                    "convert the file to UTF-8 (e.g. iconv -f LATIN1 -t UTF-8)"
+                    + (" or pass --bad-utf8 drop to drop such training pairs" if is_train else "")
+                )
+                raise CorpusError(f"{e}; {hint}") from None
+            s, t = normalise_line(s), normalise_line(t)
+            if not is_train:
+                for text, path in ((s, src_path), (t, tgt_path)):
+                    if not text:
+                        raise CorpusError(
+                            f"{path}:{lineno}: empty line in the {split} split; {split} lines "
+                            f"are kept one for one (test lines are the BLEU references), so "
+                            f"remove this pair from both {src_path} and {tgt_path} or fill it in"
+                        )
+            else:
+                reason = _clean_reason(s.count(" ") + 1 if s else 0, t.count(" ") + 1 if t else 0, opts)
+                if reason is None and seen is not None:
+                    key = hashlib.blake2b(f"{s}\t{t}".encode("utf-8"), digest_size=16).digest()
+                    if key in seen:
+                        reason = "duplicate pair"
+                    else:
+                        seen.add(key)
+                if reason is not None:
+                    stats.drop(reason)
+                    continue
+            fs.write(s + "\n")
+            ft.write(t + "\n")
+            stats.kept += 1
+    return stats
+
+
+def run_raw(opts: Options, fingerprint: str) -> None:
+    log("step 1/4 raw: validating and normalising the input text")
+    tmp = begin_step(opts, "raw")
+    all_stats: Dict[str, dict] = {}
+    for split in SPLITS:
+        log(f"  {split}: {opts.input_path(split, opts.src)} + {opts.input_path(split, opts.tgt)}")
+        stats = normalise_split(opts, split, tmp)
+        dropped = ", ".join(f"{n} {why}" for why, n in sorted(stats.dropped.items()))
+        log(f"  {split}: {stats.lines} pairs in, {stats.kept} kept" + (f" (dropped: {dropped})" if dropped else ""))
+        all_stats[split] = {"lines": stats.lines, "kept": stats.kept, "dropped": stats.dropped}
+    if all_stats["train"]["kept"] == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CorpusError(
+            f"no training pair survived cleaning ({all_stats['train']['dropped']}); "
+            f"check {opts.input_path('train', opts.src)} or relax --max-len / --ratio"
+        )
+    with open(os.path.join(tmp, "stats.json"), "w", encoding="utf-8") as f:
+        json.dump(all_stats, f, indent=2, sort_keys=True)
+        f.write("\n")
+    finish_step(opts, "raw", fingerprint, {"stats": all_stats})
+
+
+# --------------------------------------------------------------------------- step 2: spm
+
+
+def _spm_train(opts: Options, inputs: List[str], prefix: str, hard_limit: bool) -> None:
+    import sentencepiece as spm
+
+    kwargs = dict(
+        input=",".join(inputs),
+        model_prefix=prefix,
+        vocab_size=opts.vocab_size,
+        model_type=opts.spm_model_type,
+        character_coverage=opts.character_coverage,
+        num_threads=max(1, opts.workers),
+        hard_vocab_limit=hard_limit,
+        minloglevel=1,
+    )
+    if opts.spm_max_sentences > 0:
+        kwargs.update(input_sentence_size=opts.spm_max_sentences, shuffle_input_sentence=True)
+    spm.SentencePieceTrainer.train(**kwargs)
+
+
+def run_spm(opts: Options, fingerprint: str) -> None:
+    import sentencepiece as spm
+
+    log(
+        f"step 2/4 spm: training a joint SentencePiece {opts.spm_model_type} model, "
+        f"vocabulary {opts.vocab_size}, on train.{opts.src} + train.{opts.tgt}"
+    )
+    raw = step_dir(opts, "raw")
+    inputs = [os.path.join(raw, f"train.{lang}") for lang in (opts.src, opts.tgt)]
+    tmp = begin_step(opts, "spm")
+    prefix = os.path.join(tmp, "spm")
+    if hasattr(spm, "set_random_generator_seed"):
+        spm.set_random_generator_seed(opts.seed)
+    hard_limit = True
+    try:
+        _spm_train(opts, inputs, prefix, hard_limit=True)
+    except RuntimeError as e:
+        text = str(e)
+        if "Vocabulary size too high" in text:
+            hard_limit = False
+            log(
+                f"  the training data is too small for --vocab-size {opts.vocab_size} "
+                f"(SentencePiece: {text.split('] ', 1)[-1]}); retraining with "
+                f"hard_vocab_limit=false, which makes as many pieces as the data allows"
+            )
+            _spm_train(opts, inputs, prefix, hard_limit=False)
+        elif "smaller than required_chars" in text:
+            raise CorpusError(
+                f"--vocab-size {opts.vocab_size} is too small: the training data has more "
+                f"distinct characters than that (SentencePiece: {text.split('] ', 1)[-1]}); "
+                f"raise --vocab-size or lower --character-coverage"
+            ) from None
+        else:
+            raise CorpusError(f"SentencePiece training failed: {text}") from None
+    size = spm.SentencePieceProcessor(model_file=prefix + ".model").get_piece_size()
+    note = "" if size == opts.vocab_size else f" (fewer than the {opts.vocab_size} asked for)"
+    log(f"  SentencePiece model has {size} pieces{note}")
+    finish_step(
+        opts,
+        "spm",
+        fingerprint,
+        {"pieces": size, "requested": opts.vocab_size, "hard_vocab_limit": hard_limit,
+         "model_type": opts.spm_model_type},
+    )
+
+
+# --------------------------------------------------------------------------- step 3: encode
+
+
+def _batches(f, size: int) -> Iterator[List[str]]:
+    batch: List[str] = []
+    for line in f:
+        batch.append(line.rstrip("\n"))
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_encode(opts: Options, fingerprint: str) -> None:
+    import sentencepiece as spm
+
+    log("step 3/4 spm_encoded: encoding every split with the SentencePiece model")
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(step_dir(opts, "spm"), "spm.model"))
+    tmp = begin_step(opts, "spm_encoded")
+    counts = {}
+    for split in SPLITS:
+        for lang in (opts.src, opts.tgt):
+            name = f"{split}.{lang}"
+            n = 0
+            with open(os.path.join(step_dir(opts, "raw"), name), encoding="utf-8", newline="\n") as fin, open(
+                os.path.join(tmp, name), "w", encoding="utf-8", newline="\n"
+            ) as fout:
+                for batch in _batches(fin, 20000):
+                    pieces = sp.encode(batch, out_type=str, num_threads=max(1, opts.workers))
+                    fout.writelines(" ".join(p) + "\n" for p in pieces)
+                    n += len(batch)
+            counts[name] = n
+            log(f"  {name}: {n} lines")
+    finish_step(opts, "spm_encoded", fingerprint, {"lines": counts})
+
+
+# --------------------------------------------------------------------------- step 4: bin
+
+
+def preprocess_command(opts: Options, enc: str, dest: str) -> List[str]:
+    override = os.environ.get("FAIRSEQ_PREPROCESS")
+    base = override.split() if override else [sys.executable, "-m", "fairseq_cli.preprocess"]
+    return base + [
+        "--source-lang", opts.src,
+        "--target-lang", opts.tgt,
+        "--trainpref", os.path.join(enc, "train"),
+        "--validpref", os.path.join(enc, "valid"),
+        "--testpref", os.path.join(enc, "test"),
+        "--destdir", dest,
+        "--joined-dictionary",
+        "--workers", str(max(1, opts.workers)),
+    ]
+
+
+def run_bin(opts: Options, fingerprint: str) -> None:
+    log("step 4/4 bin: fairseq-preprocess --joined-dictionary")
+    tmp = begin_step(opts, "bin")
+    cmd = preprocess_command(opts, step_dir(opts, "spm_encoded"), tmp)
+    log("  " + " ".join(cmd))
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        raise CorpusError(
+            f"fairseq-preprocess failed with exit status {proc.returncode} (its output is above; "
+            f"log in {os.path.join(tmp, 'preprocess.log')})"
+        )
+    dicts = [os.path.join(tmp, f"dict.{lang}.txt") for lang in (opts.src, opts.tgt)]
+    with open(dicts[0], "rb") as a, open(dicts[1], "rb") as b:
+        if a.read() != b.read():
+            raise CorpusError(f"fairseq-preprocess wrote different dictionaries {dicts[0]} and {dicts[1]}")
+    with open(dicts[0], encoding="utf-8") as f:
+        dict_size = sum(1 for _ in f)
+    log(f"  joined dictionary: dict.{opts.src}.txt = dict.{opts.tgt}.txt, {dict_size} entries")
+    finish_step(opts, "bin", fingerprint, {"dictionary_entries": dict_size})
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def fingerprints(opts: Options) -> Dict[str, str]:
+    inputs = {
+        f"{split}.{lang}": _file_identity(opts.input_path(split, lang))
+        for split in SPLITS
+        for lang in (opts.src, opts.tgt)
+    }
+    fp_raw = _fingerprint({
+        "inputs": inputs, "src": opts.src, "tgt": opts.tgt, "max_len": opts.max_len,
+        "ratio": opts.ratio, "dedup": opts.dedup, "bad_utf8": opts.bad_utf8,
+        "normaliser": NORMALISER_VERSION,
+    })
+    fp_spm = _fingerprint({
+        "raw": fp_raw, "vocab_size": opts.vocab_size, "model_type": opts.spm_model_type,
+        "character_coverage": opts.character_coverage, "max_sentences": opts.spm_max_sentences,
+        "seed": opts.seed,
+    })
+    fp_enc = _fingerprint({"spm": fp_spm})
+    fp_bin = _fingerprint({"encoded": fp_enc, "preprocess": "joined-dictionary"})
+    return {"raw": fp_raw, "spm": fp_spm, "spm_encoded": fp_enc, "bin": fp_bin}
+
+
+RUNNERS = {"raw": run_raw, "spm": run_spm, "spm_encoded": run_encode, "bin": run_bin}
+
+
+@contextlib.contextmanager
+def locked(out: str):
+    import fcntl
+
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, ".lock")
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise CorpusError(f"another run is preparing {out} (lock {path} is held); wait for it to finish") from None
+        yield
+
+
+def prepare(opts: Options) -> None:
+    # Missing files and line-count mismatches are reported before anything is touched.
+    check_inputs(opts)
+    with locked(opts.out):
+        fps = fingerprints(opts)
+        if opts.force:
+            invalidate_from(opts, "raw")
+        redo = False
+        for step in STEPS:
+            if not redo and is_complete(opts, step, fps[step]):
+                log(f"{step}: already complete in {step_dir(opts, step)}, skipping")
+            else:
+                redo = True  # every later step is redone too
+                try:
+                    RUNNERS[step](opts, fps[step])
+                except BaseException:
+                    # Nothing half-written is left behind; the step has no marker either.
+                    shutil.rmtree(tmp_dir(opts, step), ignore_errors=True)
+                    raise
+            if opts.stop_after == step:
+                log(f"stopping after {step} (--stop-after)")
+                return
+    log(f"done: fairseq data in {step_dir(opts, 'bin')}, SentencePiece model "
+        f"{os.path.join(step_dir(opts, 'spm'), 'spm.model')}")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def build_parser(prog: str = "prepare_corpus.sh") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Bring your own parallel corpus: validate + normalise + clean it, train a joint "
+            "SentencePiece model, encode, and binarize with fairseq-preprocess "
+            "--joined-dictionary. Each step is skipped when already complete."
+        ),
+        epilog=(
+            "Output layout: DATA_DIR/raw/{train,valid,test}.{SRC,TGT} (+ stats.json), "
+            "DATA_DIR/spm/spm.{model,vocab}, DATA_DIR/spm_encoded/{split}.{SRC,TGT}, "
+            "DATA_DIR/bin (fairseq data-bin). Example (Multi30k): --input DIR --src en --tgt de "
+            "--valid-prefix DIR/val --test-prefix DIR/test_2016_flickr --out data/multi30k"
+        ),
+    )
+    p.add_argument("--input", metavar="DIR", help="folder with train/valid/test.{SRC,TGT} (default prefixes DIR/train, DIR/valid, DIR/test)")
+    p.add_argument("--src", required=True, help="source language code, the input files' suffix (e.g. en)")
+    p.add_argument("--tgt", required=True, help="target language code (e.g. de)")
+    p.add_argument("--out", required=True, metavar="DATA_DIR", help="output folder")
+    for split in SPLITS:
+        p.add_argument(f"--{split}-prefix", metavar="P", help=f"{split} files are P.SRC and P.TGT (default DIR/{split})")
+    p.add_argument("--vocab-size", type=int, default=32000, help="SentencePiece vocabulary size (default 32000)")
+    p.add_argument("--max-len", type=int, default=250, help="train: drop pairs with a side longer than this many whitespace tokens; 0 = no limit (default 250)")
+    p.add_argument("--ratio", type=float, default=1.5, help="train: drop pairs whose token-count ratio exceeds this; 0 = no limit (default 1.5)")
+    p.add_argument("--dedup", action="store_true", help="train: also drop exact duplicate pairs")
+    p.add_argument("--bad-utf8", choices=("error", "drop"), default="error", help="train lines that are not valid UTF-8: stop with an error (default) or drop the pair; valid/test always stop")
+    p.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)), help="threads / processes for SentencePiece and fairseq-preprocess")
+    p.add_argument("--spm-model-type", choices=("unigram", "bpe"), default="unigram", help="SentencePiece model type (default unigram)")
+    p.add_argument("--character-coverage", type=float, default=0.9999, help="SentencePiece character coverage (default 0.9999)")
+    p.add_argument("--spm-max-sentences", type=int, default=2_000_000, help="train SentencePiece on at most this many sampled sentences; 0 = all (default 2000000)")
+    p.add_argument("--seed", type=int, default=1, help="random seed for SentencePiece's sampling")
+    p.add_argument("--force", action="store_true", help="redo every step even if complete")
+    p.add_argument("--stop-after", choices=STEPS, help="stop after this step")
+    return p
+
+
+def options_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Options:
+    prefixes = {}
+    for split in SPLITS:
+        given = getattr(args, f"{split}_prefix")
+        if given:
+            prefixes[split] = given
+        elif args.input:
+            prefixes[split] = os.path.join(args.input, split)
+        else:
+            parser.error(f"give --input DIR or --{split}-prefix")
+    if args.input and not os.path.isdir(args.input):
+        raise CorpusError(f"--input {args.input} is not a folder")
+    if args.vocab_size < 1:
+        parser.error("--vocab-size must be positive")
+    if args.src == args.tgt:
+        parser.error("--src and --tgt must differ")
+    return Options(
+        input_dir=args.input, src=args.src, tgt=args.tgt, out=args.out, prefixes=prefixes,
+        vocab_size=args.vocab_size, max_len=args.max_len, ratio=args.ratio, dedup=args.dedup,
+        bad_utf8=args.bad_utf8, workers=max(1, args.workers), spm_model_type=args.spm_model_type,
+        character_coverage=args.character_coverage, spm_max_sentences=args.spm_max_sentences,
+        seed=args.seed, force=args.force, stop_after=args.stop_after,
+    )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        prepare(options_from_args(args, parser))
+    except CorpusError as e:
+        print(f"[{PROG}] error: {e}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print(f"[{PROG}] interrupted; the unfinished step will be redone on the next run", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

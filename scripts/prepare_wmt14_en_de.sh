@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# WMT14 English->German (Europarl v7 + Common Crawl + News Commentary v9; newstest2013 as
+# valid, newstest2014 "full" as test), prepared into DATA_DIR/bin for fairseq:
+#
+#   scripts/prepare_wmt14_en_de.sh --out DATA_DIR [--download-dir DIR] [--mirror URL_OR_DIR]
+#       [--checksums FILE] [--vocab-size 32000] [--workers N] [--download-only] ...
+#
+# Downloads resume and are checked against published checksums; extraction refuses unsafe
+# archive members; then scripts/prepare_corpus.sh does the rest.  Thin wrapper: the logic
+# (and the full --help) is in scripts/pipeline/wmt14.py and scripts/pipeline/download.py.
+# The Python used is $PYTHON if set, else the repository's .venv, else python3.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+
+if [[ -n "${PYTHON:-}" ]]; then
+    py="$PYTHON"
+elif [[ -x "$root/.venv/bin/python" ]]; then
+    py="$root/.venv/bin/python"
+else
+    py="python3"
+fi
+
+export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
+exec "$py" -m pipeline.wmt14 "$@"

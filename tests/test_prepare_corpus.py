@@ -1,0 +1,313 @@
+"""scripts/prepare_corpus.sh and scripts/pipeline/corpus.py on a tiny corpus."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import corpus
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, "scripts", "prepare_corpus.sh")
+
+EN = "the a cat dog house small big red green sees likes eats man woman child tree".split()
+DE = "der die das katze hund haus klein gross rot gruen sieht mag isst mann frau kind baum".split()
+
+# Train lines that the cleaner must drop (with --max-len 30 --ratio 1.5 --dedup) or normalise.
+SPECIAL_TRAIN = [
+    ("", "der hund"),  # empty source -> dropped
+    ("  \t ", "die katze"),  # whitespace only -> empty -> dropped
+    (" ".join(["cat"] * 31), " ".join(["katze"] * 31)),  # 31 tokens > --max-len 30
+    ("dog", "der hund sieht die katze"),  # ratio 5 > 1.5
+    ("the\u00a0big\tdog\u2028sees", "der  grosse\u3000hund sieht"),  # odd whitespace, kept
+]
+
+
+def _pair(rng, n):
+    idx = [rng.randrange(len(EN)) for _ in range(n)]
+    return " ".join(EN[i] for i in idx), " ".join(DE[i] for i in idx)
+
+
+def write_corpus(root, n_train=200, n_valid=15, n_test=15, seed=0, names=("train", "valid", "test")):
+    rng = random.Random(seed)
+    os.makedirs(root, exist_ok=True)
+    for split, n in zip(names, (n_train, n_valid, n_test)):
+        pairs = [_pair(rng, rng.randint(3, 12)) for _ in range(n)]
+        if split == names[0]:
+            pairs = pairs + SPECIAL_TRAIN + [pairs[0]]  # last: an exact duplicate
+        with open(os.path.join(root, f"{split}.en"), "w", encoding="utf-8", newline="\n") as f:
+            f.writelines(p[0] + "\n" for p in pairs)
+        # The German side uses CRLF endings: they must count as plain line ends.
+        with open(os.path.join(root, f"{split}.de"), "w", encoding="utf-8", newline="\r\n") as f:
+            f.writelines(p[1] + "\n" for p in pairs)
+    return root
+
+
+def run_script(*args, env_extra=None):
+    env = dict(os.environ)
+    env["PYTHON"] = sys.executable
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env.update(env_extra or {})
+    return subprocess.run(
+        ["bash", SCRIPT, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def lines(path):
+    with open(path, encoding="utf-8", newline="\n") as f:
+        return f.read().split("\n")[:-1]
+
+
+BASE_OPTS = ["--src", "en", "--tgt", "de", "--vocab-size", "60", "--workers", "1",
+             "--max-len", "30", "--ratio", "1.5", "--dedup"]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_end_to_end_and_rerun_skips(tmp_path):
+    inp = write_corpus(str(tmp_path / "in"))
+    out = str(tmp_path / "data")
+    proc = run_script("--input", inp, "--out", out, *BASE_OPTS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    # raw: valid/test kept line for line; train cleaned
+    for split, n in (("valid", 15), ("test", 15)):
+        for lang in ("en", "de"):
+            assert len(lines(os.path.join(out, "raw", f"{split}.{lang}"))) == n
+    assert lines(os.path.join(out, "raw", "test.de")) == [
+        " ".join(l.split()) for l in lines(os.path.join(inp, "test.de"))
+    ]
+    stats = json.load(open(os.path.join(out, "raw", "stats.json")))
+    assert stats["train"]["lines"] == 200 + len(SPECIAL_TRAIN) + 1
+    assert stats["train"]["dropped"] == {
+        "empty": 2, "longer than 30 tokens": 1, "length ratio above 1.5": 1, "duplicate pair": 1,
+    }
+    train_en = lines(os.path.join(out, "raw", "train.en"))
+    train_de = lines(os.path.join(out, "raw", "train.de"))
+    assert len(train_en) == len(train_de) == stats["train"]["kept"] == 201
+    assert "the big dog sees" in train_en and "der grosse hund sieht" in train_de
+    assert not any("\r" in l or "\t" in l or "  " in l for l in train_en + train_de)
+
+    # spm
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(out, "spm", "spm.model"))
+    assert 20 < sp.get_piece_size() <= 60
+    assert len(lines(os.path.join(out, "spm", "spm.vocab"))) == sp.get_piece_size()
+    enc = lines(os.path.join(out, "spm_encoded", "test.de"))
+    assert len(enc) == 15 and sp.decode(enc[0].split()) == lines(os.path.join(out, "raw", "test.de"))[0]
+
+    # bin: every split, joined dictionary, readable by fairseq
+    binp = os.path.join(out, "bin")
+    for split in ("train", "valid", "test"):
+        for lang in ("en", "de"):
+            for ext in ("bin", "idx"):
+                assert os.path.isfile(os.path.join(binp, f"{split}.en-de.{lang}.{ext}"))
+    assert open(os.path.join(binp, "dict.en.txt")).read() == open(os.path.join(binp, "dict.de.txt")).read()
+    from fairseq.data import Dictionary, data_utils
+
+    d = Dictionary.load(os.path.join(binp, "dict.de.txt"))
+    ds = data_utils.load_indexed_dataset(os.path.join(binp, "test.en-de.de"), d)
+    assert len(ds) == 15
+    assert len(ds[0]) == len(enc[0].split()) + 1  # + </s>
+
+    for step in corpus.STEPS:
+        assert os.path.isfile(os.path.join(out, step, corpus.MARKER))
+    assert not [n for n in os.listdir(out) if n.endswith(".tmp")]
+
+    again = run_script("--input", inp, "--out", out, *BASE_OPTS)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already complete") == 4
+    assert "fairseq_cli.preprocess" not in again.stdout
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _drop_file(d):
+    os.remove(os.path.join(d, "valid.de"))
+    return "valid.de", ["--valid-prefix"]
+
+
+def _count_mismatch(d):
+    p = os.path.join(d, "train.de")
+    with open(p, encoding="utf-8", newline="") as f:
+        body = f.readlines()
+    with open(p, "w", encoding="utf-8", newline="") as f:
+        f.writelines(body[:-1])
+    n = len(body)
+    return "train.de", [f"has {n} lines", f"has {n - 1}", "train.en"]
+
+
+def _replace_line(d, name, lineno, raw: bytes):
+    p = os.path.join(d, name)
+    with open(p, "rb") as f:
+        body = f.read().split(b"\n")
+    body[lineno - 1] = raw
+    with open(p, "wb") as f:
+        f.write(b"\n".join(body))
+
+
+def _bad_utf8_train(d):
+    _replace_line(d, "train.en", 7, b"caf\xe9 au lait")
+    return "train.en:7", ["not valid UTF-8", "--bad-utf8 drop"]
+
+
+def _bad_utf8_test(d):
+    _replace_line(d, "test.de", 3, b"stra\xdfe\r")
+    return "test.de:3", ["not valid UTF-8"]
+
+
+def _empty_valid(d):
+    _replace_line(d, "valid.en", 5, b"")
+    return "valid.en:5", ["empty line"]
+
+
+def _blank_test(d):
+    _replace_line(d, "test.de", 2, b" \t\xc2\xa0\r")  # spaces, tab, no-break space
+    return "test.de:2", ["empty line"]
+
+
+@pytest.mark.parametrize(
+    "breaker", [_drop_file, _count_mismatch, _bad_utf8_train, _bad_utf8_test, _empty_valid, _blank_test],
+    ids=["missing-file", "line-count-mismatch", "bad-utf8-train", "bad-utf8-test", "empty-valid-line", "blank-test-line"],
+)
+def test_bad_input_fails_clearly(tmp_path, breaker):
+    inp = write_corpus(str(tmp_path / "in"), n_train=40)
+    where, needles = breaker(inp)
+    out = str(tmp_path / "data")
+    proc = run_script("--input", inp, "--out", out, *BASE_OPTS)
+    assert proc.returncode != 0
+    err = proc.stderr
+    assert "error:" in err and os.path.join(inp, where) in err, err
+    for needle in needles:
+        assert needle in err, err
+    assert "Traceback" not in err
+    # nothing left that could pass for complete output
+    assert not os.path.exists(os.path.join(out, "raw"))
+    assert not os.path.exists(out) or set(os.listdir(out)) <= {".lock"}
+
+
+def test_bad_utf8_drop_for_train(tmp_path, capsys):
+    inp = write_corpus(str(tmp_path / "in"), n_train=40)
+    _replace_line(inp, "train.de", 4, b"gro\xdf")
+    out = str(tmp_path / "data")
+    rc = corpus.main(["--input", inp, "--out", out, *BASE_OPTS, "--bad-utf8", "drop", "--stop-after", "raw"])
+    assert rc == 0
+    stats = json.load(open(os.path.join(out, "raw", "stats.json")))
+    assert stats["train"]["dropped"]["not valid UTF-8"] == 1
+
+
+# --------------------------------------------------------------------------- resumption
+
+
+def test_interrupted_step_is_redone_not_trusted(tmp_path, monkeypatch, capsys):
+    inp = write_corpus(str(tmp_path / "in"), n_train=60)
+    out = str(tmp_path / "data")
+    args = ["--input", inp, "--out", out, *BASE_OPTS, "--stop-after", "spm_encoded"]
+
+    import sentencepiece as spm
+
+    real_encode = spm.SentencePieceProcessor.encode
+    calls = {"n": 0}
+
+    def dying_encode(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:  # after some encoded files were written
+            raise KeyboardInterrupt
+        return real_encode(self, *a, **k)
+
+    monkeypatch.setattr(spm.SentencePieceProcessor, "encode", dying_encode)
+    assert corpus.main(args) == 130
+    assert os.path.isfile(os.path.join(out, "spm", corpus.MARKER))
+    assert not os.path.exists(os.path.join(out, "spm_encoded", corpus.MARKER))
+    assert not os.path.exists(os.path.join(out, ".spm_encoded.tmp"))
+
+    monkeypatch.setattr(spm.SentencePieceProcessor, "encode", real_encode)
+    capsys.readouterr()
+    assert corpus.main(args) == 0
+    log = capsys.readouterr().out
+    assert "raw: already complete" in log and "spm: already complete" in log
+    assert "step 3/4 spm_encoded" in log
+    assert len(lines(os.path.join(out, "spm_encoded", "train.en"))) == 60 + 1  # + the kept odd-whitespace pair
+
+    # A marker-less step folder (as after a crash between rename and marker) is redone,
+    # and so is every step after it.
+    os.remove(os.path.join(out, "spm", corpus.MARKER))
+    capsys.readouterr()
+    assert corpus.main(args) == 0
+    log = capsys.readouterr().out
+    assert "raw: already complete" in log
+    assert "removing incomplete or outdated output" in log
+    assert "step 2/4 spm" in log and "step 3/4 spm_encoded" in log
+
+
+def test_changed_options_redo_later_steps(tmp_path, capsys):
+    inp = write_corpus(str(tmp_path / "in"), n_train=60)
+    out = str(tmp_path / "data")
+    base = ["--input", inp, "--out", out, *BASE_OPTS, "--stop-after", "spm"]
+    assert corpus.main(base) == 0
+    capsys.readouterr()
+    assert corpus.main(base + ["--vocab-size", "45", "--spm-model-type", "bpe"]) == 0
+    log = capsys.readouterr().out
+    assert "raw: already complete" in log and "step 2/4 spm" in log and "bpe" in log
+    marker = json.load(open(os.path.join(out, "spm", corpus.MARKER)))
+    assert marker["model_type"] == "bpe" and marker["requested"] == 45
+
+
+def test_small_corpus_vocab_fallback_and_too_small_vocab(tmp_path, capsys):
+    inp = write_corpus(str(tmp_path / "in"), n_train=30)
+    out = str(tmp_path / "data")
+    base = ["--input", inp, "--out", out, *BASE_OPTS, "--stop-after", "spm"]
+    assert corpus.main(base + ["--vocab-size", "5000"]) == 0
+    log = capsys.readouterr().out
+    assert "too small for --vocab-size 5000" in log and "hard_vocab_limit=false" in log
+    marker = json.load(open(os.path.join(out, "spm", corpus.MARKER)))
+    assert marker["hard_vocab_limit"] is False and marker["pieces"] < 5000
+
+    assert corpus.main(base + ["--vocab-size", "8"]) == 1
+    err = capsys.readouterr().err
+    assert "--vocab-size 8 is too small" in err
+    assert not os.path.exists(os.path.join(out, "spm", corpus.MARKER))
+    assert os.path.exists(os.path.join(out, "raw", corpus.MARKER))
+
+
+def test_custom_prefixes_multi30k_style(tmp_path):
+    d = str(tmp_path / "m30k")
+    write_corpus(d, n_train=30, names=("train", "val", "test_2016_flickr"))
+    out = str(tmp_path / "data")
+    rc = corpus.main(["--input", d, "--valid-prefix", os.path.join(d, "val"),
+                      "--test-prefix", os.path.join(d, "test_2016_flickr"), "--out", out,
+                      *BASE_OPTS, "--stop-after", "raw"])
+    assert rc == 0
+    assert len(lines(os.path.join(out, "raw", "valid.en"))) == 15
+    assert len(lines(os.path.join(out, "raw", "test.de"))) == 15
+
+
+# --------------------------------------------------------------------------- units
+
+
+def test_normalise_line():
+    assert corpus.normalise_line("  a\tb\u00a0c\u2009d  ") == "a b c d"
+    assert corpus.normalise_line("\ufeffx\x00y\x7fz\u2028w") == "x y z w"
+    assert corpus.normalise_line("Cafe\u0301") == "Caf\u00e9"  # NFC
+    assert corpus.normalise_line("\ufb01 \u00b2") == "\ufb01 \u00b2"  # no NFKC folding of text
+
+
+def test_count_lines(tmp_path):
+    p = tmp_path / "f"
+    p.write_bytes(b"a\r\nb\nc")
+    assert corpus.count_lines(str(p)) == 3
+    p.write_bytes("a\u2028b\n".encode("utf-8"))
+    assert corpus.count_lines(str(p)) == 1
+    p.write_bytes(b"")
+    assert corpus.count_lines(str(p)) == 0
+
+
+def test_help():
+    proc = run_script("--help")
+    assert proc.returncode == 0 and "--vocab-size" in proc.stdout and "--test-prefix" in proc.stdout

@@ -19,9 +19,17 @@ where
 
 Both predictors are per-token linear maps, so they only ever look at the token
 they predict for: causality of the whole module follows from the causal mask.
-During incremental decoding the module caches the last ``max_size`` weighted
-inputs, so step t costs O(max_size * C) and needs no recomputation of the
+During incremental decoding the module caches the last ``max_size`` inputs
+and weights, so step t costs O(max_size * C) and needs no recomputation of the
 prefix.
+
+Implementation: the sum runs over the D = 2 max_size + 1 offsets (max_size + 1
+when causal) as ``y_i = sum_n a[i, n] x_{i + d_n}`` with coefficients
+``a = w g`` (``/ sum_n w g`` for "mean"), all in [0, 1]; they are T x B x D,
+D / C of the input's size. The product with x is one batched matrix product
+over overlapping windows of x (a strided view, nothing copied), and a custom
+autograd function keeps only x, w and sigma for backward, where it rebuilds
+the coefficients.
 """
 
 import math
@@ -31,6 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from fairseq.incremental_decoding_utils import with_incremental_state
 
@@ -39,6 +48,8 @@ NORMALIZE_CHOICES = ("sum", "mean")
 # Smallest Gaussian width: keeps (d / sigma)^2 finite in every dtype while
 # still making the mask an exact one-hot at the smallest predicted size.
 _MIN_SIGMA = 1e-3
+# Smallest normaliser of "mean": all-pad columns have zero mass; their output is 0, not NaN.
+_MIN_MASS = 1e-6
 
 
 @with_incremental_state
@@ -93,10 +104,16 @@ class ContextPool(nn.Module):
             padding_mask: B x T, True (or 1) at padding; those weights are 0.
         """
         dtype = torch.promote_types(x.dtype, torch.float32)  # fp16/bf16 -> fp32
-        weight = torch.sigmoid(self.weight_proj(x).squeeze(-1).to(dtype))
+        # both predictors in one pass over x: [W_w; W_s] x + [b_w; b_s]
+        logits = F.linear(
+            x,
+            torch.cat([self.weight_proj.weight, self.size_proj.weight]),
+            torch.cat([self.weight_proj.bias, self.size_proj.bias]),
+        ).to(dtype)
+        weight = torch.sigmoid(logits[..., 0])
         if padding_mask is not None:
             weight = weight.masked_fill(padding_mask.t().bool(), 0.0)
-        size = self.max_size * torch.sigmoid(self.size_proj(x).squeeze(-1).to(dtype))
+        size = self.max_size * torch.sigmoid(logits[..., 1])
         sigma = (0.5 * size).clamp_min(_MIN_SIGMA)
         return weight, sigma
 
@@ -122,59 +139,31 @@ class ContextPool(nn.Module):
             T x B x C pooled features, in the dtype of ``x``.
         """
         weight, sigma = self.predict(x, padding_mask)
-        weighted = x * weight.unsqueeze(-1).to(x.dtype)
-        k = self.max_size
         if incremental_state is not None:
             assert self.causal, "incremental decoding needs a causal ContextPool"
-            weighted, weight = self._prepend_history(weighted, weight, incremental_state)
-        # Pad the time axis so that every offset is a plain slice of length T.
-        num_new = x.size(0)
-        left = k - (weighted.size(0) - num_new)
-        right = 0 if self.causal else k
-        weighted = F.pad(weighted, (0, 0, 0, 0, left, right))
-        weight = F.pad(weight, (0, 0, left, right))
-
-        # g[d] is the mask at offset d for every query position: D x T x B.
-        offsets = torch.tensor(list(self.offsets()), device=x.device, dtype=sigma.dtype)
-        gauss = torch.exp(-0.5 * (offsets.view(-1, 1, 1) / sigma.unsqueeze(0)) ** 2)
-        gauss_x = gauss.to(x.dtype).unsqueeze(-1)
-
-        pooled = None
-        norm = None
-        for n, d in enumerate(self.offsets()):
-            start = k + d
-            term = weighted[start : start + num_new] * gauss_x[n]
-            pooled = term if pooled is None else pooled + term
-            if self.normalize == "mean":
-                mass = weight[start : start + num_new] * gauss[n]
-                norm = mass if norm is None else norm + mass
-        if self.normalize == "mean":
-            # All-pad columns have zero mass; their output is 0, not NaN.
-            pooled = pooled / norm.clamp_min(1e-6).unsqueeze(-1).to(x.dtype)
-        return pooled
+            x, weight = self._prepend_history(x, weight, incremental_state)
+        right = 0 if self.causal else self.max_size  # offsets() run from -max_size to right
+        return _BandedPool.apply(x, weight, sigma, self.max_size, right, self.normalize == "mean")
 
     def _prepend_history(
         self,
-        weighted: Tensor,
+        x: Tensor,
         weight: Tensor,
         incremental_state: Dict[str, Dict[str, Optional[Tensor]]],
     ) -> Tuple[Tensor, Tensor]:
-        """Prepends the cached last ``max_size`` positions and updates the cache."""
+        """Prepends the cached last ``max_size`` inputs and weights and updates the cache."""
         cache = self.get_incremental_state(incremental_state, "pool_state")
-        if cache is not None and cache.get("weighted") is not None:
+        if cache is not None and cache.get("input") is not None:
             # the cache is B x H x C / B x H; time goes first here
-            weighted = torch.cat([cache["weighted"].transpose(0, 1), weighted], dim=0)
+            x = torch.cat([cache["input"].transpose(0, 1), x], dim=0)
             weight = torch.cat([cache["weight"].transpose(0, 1), weight], dim=0)
         keep = self.max_size
         self.set_incremental_state(
             incremental_state,
             "pool_state",
-            {
-                "weighted": weighted[-keep:].transpose(0, 1),
-                "weight": weight[-keep:].transpose(0, 1),
-            },
+            {"input": x[-keep:].transpose(0, 1), "weight": weight[-keep:].transpose(0, 1)},
         )
-        return weighted, weight
+        return x, weight
 
     @torch.jit.unused
     def reorder_incremental_state(
@@ -190,3 +179,97 @@ class ContextPool(nn.Module):
                     cache[key] = value.index_select(0, new_order)
             self.set_incremental_state(incremental_state, "pool_state", cache)
         return incremental_state
+
+
+def _pad_time(t: Tensor, before: int, after: int) -> Tensor:
+    """``t`` (T x B or T x B x C) with zero rows before and after on the time axis."""
+    if before == after == 0:
+        return t
+    out = t.new_empty(before + t.size(0) + after, *t.shape[1:])
+    out[:before].zero_()
+    out[before + t.size(0) :].zero_()
+    out[before : before + t.size(0)] = t
+    return out
+
+
+def _band(a: Tensor, v: Tensor) -> Tensor:
+    """out[i] = sum_n a[i, :, n] * v[i + n]: T x B x D coefficients, (T + D - 1) x B x C values.
+
+    A batched (1 x D) @ (D x C) product over a strided view of ``v``: the D-row windows
+    overlap in memory and are never copied.
+    """
+    windows = v.unfold(0, a.size(-1), 1).transpose(-1, -2)  # T x B x D x C view
+    return (a.unsqueeze(-2) @ windows).squeeze(-2)
+
+
+def _skew(a: Tensor) -> Tensor:
+    """s[p, :, m] = a[p + m - D + 1, :, D - 1 - m] (zero outside a): (T + D - 1) x B x D.
+
+    Row p holds the coefficients with which position p of the values enters the outputs,
+    so ``_band(_skew(a), u)`` is the adjoint of ``_band(a, .)``. A strided view of ``a``
+    padded with D - 1 zero rows on both sides, made contiguous (it is small).
+    """
+    D = a.size(-1)
+    a = _pad_time(a, D - 1, D - 1)  # contiguous: strides (B * D, D, 1)
+    rows, B = a.size(0) - D + 1, a.size(1)
+    return a.as_strided((rows, B, D), (B * D, D, B * D - 1), D - 1).contiguous()
+
+
+def _coefficients(sigma: Tensor, weight: Tensor, left: int, right: int, mean: bool):
+    """a[i, :, n] = g^i_j w_j (/ sum_n g^i_j w_j for "mean") at j = i + n - left.
+
+    Args:
+        sigma: T x B widths.
+        weight: (T + D - 1) x B weights, padded with zeros (D = left + right + 1).
+    Returns:
+        a, g, the weight windows w[i + n] (all T x B x D) and the offsets j - i (D).
+    """
+    offsets = torch.arange(-left, right + 1, device=sigma.device, dtype=sigma.dtype)
+    gauss = torch.exp(-0.5 * (offsets / sigma.unsqueeze(-1)) ** 2)
+    windows = weight.unfold(0, offsets.numel(), 1)
+    coeffs = gauss * windows
+    if mean:
+        coeffs = coeffs / coeffs.sum(-1, keepdim=True).clamp_min(_MIN_MASS)
+    return coeffs, gauss, windows, offsets
+
+
+class _BandedPool(torch.autograd.Function):
+    """y_i = sum_n a[i, n] x[i + d_n], the T x B x C part of ContextPool, with a lean graph.
+
+    ``x`` (T' x B x C) and ``weight`` (T' x B) may start with T' - T <= left positions of
+    history (incremental decoding); ``sigma`` (T x B) and the output are the last T.
+    Backward needs only x, weight and sigma: x is kept anyway by the predictors, so the
+    pooling adds no T x B x C tensor to the autograd graph.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, sigma, left: int, right: int, mean: bool):
+        before = left - (x.size(0) - sigma.size(0))  # zero rows before x (and its history)
+        coeffs, _, _, _ = _coefficients(sigma, _pad_time(weight, before, right), left, right, mean)
+        ctx.left, ctx.right, ctx.mean = left, right, mean
+        ctx.save_for_backward(x, weight, sigma)
+        # .to: under autocast the product may run in a lower precision than x
+        return _band(coeffs.to(x.dtype), _pad_time(x, before, right)).to(x.dtype)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, weight, sigma = ctx.saved_tensors
+        left, right = ctx.left, ctx.right
+        before = left - (x.size(0) - sigma.size(0))
+        coeffs, gauss, windows, offsets = _coefficients(
+            sigma, _pad_time(weight, before, right), left, right, ctx.mean
+        )
+        # y_i = sum_n a[i, n] x[i + n]: to the coefficients and (transposed band) to x
+        x_windows = _pad_time(x, before, right).unfold(0, offsets.numel(), 1)  # T x B x C x D
+        grad_coeffs = (grad.unsqueeze(-2) @ x_windows).squeeze(-2).to(gauss.dtype)
+        rows, history = slice(before, before + x.size(0)), x.size(0) - sigma.size(0)
+        grad_x = _band(_skew(coeffs.to(x.dtype))[rows], _pad_time(grad, right + history, left))
+        if ctx.mean:  # a = c / max(sum_n c, _MIN_MASS) with c = g w
+            mass = (gauss * windows).sum(-1, keepdim=True)
+            grad_mass = -(grad_coeffs * coeffs).sum(-1, keepdim=True) * (mass >= _MIN_MASS)
+            grad_coeffs = (grad_coeffs + grad_mass) / mass.clamp_min(_MIN_MASS)
+        # c = g w: to the widths through dg/dsigma = g d^2 / sigma^3, and to the weights
+        grad_sigma = (grad_coeffs * windows * gauss * offsets**2).sum(-1) / sigma**3
+        grad_weight = _skew(grad_coeffs * gauss)[rows].sum(-1)
+        return grad_x, grad_weight, grad_sigma, None, None, None

@@ -31,8 +31,12 @@ test: $(STAMP)
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/run_demo.sh
 
+# Plain Transformer vs. ContextPool (op, training step, generation), full run; see
+# docs/results.md. A 1-2 minute CPU version: make bench BENCH_ARGS=--quick
+# (or --device cuda, --out docs/benchmarks/NAME.json; benchmarks/benchmark.py --help).
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(PY) benchmarks/benchmark.py
+	$(PY) benchmarks/benchmark.py $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,660 @@
+"""What ContextPool costs: a plain Transformer against its ContextPool twin, in one process.
+
+    python benchmarks/benchmark.py [--quick] [--device cpu|cuda] [--out docs/benchmarks/NAME.json]
+
+Three measurements, each running the baseline and ContextPool alternately (A, B, B, A, ...)
+so that both see the same machine load, and each reported as a ContextPool / baseline ratio
+(the median of the per-repeat ratios). Times are wall time on CUDA and the process's CPU
+time on a CPU, which other processes on a shared machine do not inflate (see ``clock``):
+
+* ``op``: the ContextPool module alone (embed 512, max_size 8, ``mean``, bidirectional: the
+  encoder's, the dearer of the two) against the layer's self-attention (fairseq's
+  MultiheadAttention, 8 heads), forward + backward, at several sequence lengths with the
+  same number of tokens per batch: time, peak memory and autograd-graph memory.
+* ``train``: one training step (forward, label-smoothed cross-entropy, backward, Adam step) of
+  ``transformer_*`` against ``contextpool_transformer_*`` on the same batch: target words
+  per second and peak memory.
+* ``generate``: beam search (fairseq's SequenceGenerator, beam 4, incremental decoding) with
+  the same randomly initialised models; ``min_len = max_len`` so both run the same number of
+  steps: sentences per second.
+
+The results go to a JSON file (``--out``) and to a section of docs/results.md between
+``<!-- benchmark:NAME start -->`` and ``<!-- benchmark:NAME end -->`` (other sections are
+kept). ``make bench`` runs the full set; ``--quick`` is a 1-2 minute version on a CPU.
+"""
+
+import argparse
+import json
+import logging
+import os
+import platform
+import re
+import shlex
+import statistics
+import sys
+import time
+import types
+from typing import Callable, Dict, List
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+logging.getLogger("fairseq").setLevel(logging.WARNING)  # quiet imports
+
+import torch  # noqa: E402
+import fairseq  # noqa: E402
+from fairseq.criterions.label_smoothed_cross_entropy import (  # noqa: E402
+    LabelSmoothedCrossEntropyCriterion,
+)
+from fairseq.data import Dictionary  # noqa: E402
+from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY  # noqa: E402
+from fairseq.modules import MultiheadAttention  # noqa: E402
+from fairseq.sequence_generator import SequenceGenerator  # noqa: E402
+
+import fairseq_plugins  # noqa: E402,F401  (registers the contextpool_transformer model)
+from fairseq_plugins.modules import ContextPool  # noqa: E402
+
+TARGETS = {
+    "train_wps_ratio_min": 0.90,
+    "train_memory_ratio_max": 1.10,
+    "generate_speed_ratio_min": 0.90,
+}
+
+# Each pair is (baseline arch, ContextPool arch, vocabulary size). The vocabularies are those
+# of the usual joined-BPE set-ups (WMT14 EN-DE ~32k, IWSLT14 DE-EN ~10k); the output layer
+# is a large part of a step, so it is kept realistic rather than tiny.
+FULL = dict(
+    op_lengths=[32, 64, 128, 256, 512, 1024, 2048],
+    op_tokens=4096,
+    op_repeats=5,
+    train_pairs=[
+        ("transformer_wmt_en_de", "contextpool_transformer_wmt_en_de", 32768),
+        ("transformer_iwslt_de_en", "contextpool_transformer_iwslt_de_en", 10000),
+        ("transformer_tiny", "contextpool_transformer_tiny", 1000),
+    ],
+    train_tokens=4096,
+    train_length=32,
+    train_repeats=5,
+    gen_sentences=32,
+    gen_src_length=32,
+    gen_length=32,
+    gen_repeats=3,
+    beam=4,
+)
+QUICK = dict(
+    FULL,
+    op_lengths=[32, 128, 512],
+    op_tokens=1024,
+    op_repeats=3,
+    train_pairs=FULL["train_pairs"][:1] + FULL["train_pairs"][2:],
+    train_tokens=512,
+    train_repeats=3,
+    gen_sentences=8,
+    gen_length=16,
+    gen_repeats=2,
+)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def synchronize(device: str):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def clock(device: str) -> Callable[[], float]:
+    """The timer: wall time on CUDA; on CPU the CPU time of this process.
+
+    On a shared CPU machine other processes lengthen the wall time of a call by whatever
+    time they take from it, which swings from run to run; the process's CPU time
+    (``time.process_time``) leaves that out. With several torch threads it adds up their
+    times, so it is a cost (CPU-seconds), compared like with like between the two models.
+    """
+    return time.perf_counter if device == "cuda" else time.process_time
+
+
+def interleaved_times(fns: Dict[str, Callable], repeats: int, device: str, warmup: int = 1):
+    """Seconds per call of each function (see ``clock``), calling them in turn, the order
+    flipped every repeat."""
+    now = clock(device)
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    synchronize(device)
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            start = now()
+            fns[name]()
+            synchronize(device)
+            times[name].append(now() - start)
+    return times
+
+
+def median_ratio(numerators: List[float], denominators: List[float]) -> float:
+    """Median of the per-repeat ratios (each pair ran back to back)."""
+    return statistics.median(n / d for n, d in zip(numerators, denominators))
+
+
+def peak_memory_bytes(fn: Callable, device: str) -> int:
+    """Peak bytes of tensor memory allocated by ``fn`` above what was allocated before it.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` (the caching allocator's own count of live
+    tensor bytes). CPU has no such counter, so the call runs under ``torch.profiler`` with
+    ``profile_memory=True``, which records every tensor allocation and free of the CPU
+    allocator with its size; the running sum of those sizes, in time order, is the tensor
+    memory in use, and its maximum is the peak. This counts exactly the bytes of tensors
+    (activations kept for backward, temporaries, gradients, optimizer buffers), not the
+    process's RSS, so it is deterministic and comparable with the CUDA figure.
+    """
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+
+    def walk(nodes):
+        for node in nodes:
+            yield node
+            yield from walk(node.children)
+
+    tree = prof.profiler.kineto_results.experimental_event_tree()
+    allocations = sorted(
+        (n for n in walk(tree) if n.tag.name == "Allocation"), key=lambda n: n.start_time_ns
+    )
+    in_use = peak = 0
+    for event in allocations:
+        in_use += event.extra_fields.alloc_size
+        peak = max(peak, in_use)
+    return peak
+
+
+def saved_tensor_bytes(forward: Callable) -> int:
+    """Bytes of the distinct storages that autograd keeps for backward while ``forward`` runs.
+
+    Deterministic (no timing, no allocator): it is what the graph holds between forward and
+    backward, the part of training memory that grows with depth and sequence length.
+    """
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages[(storage.device, storage.data_ptr())] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        forward()
+    return sum(storages.values())
+
+
+def tensor_bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))
+
+
+# --------------------------------------------------------------------------- op
+
+
+def op_benchmark(lengths, tokens, repeats, device, embed_dim=512, heads=8, max_size=8, seed=0):
+    """ContextPool alone vs. MultiheadAttention, forward + backward, equal tokens per batch."""
+    torch.manual_seed(seed)
+    attention = MultiheadAttention(embed_dim, heads, self_attention=True).to(device)
+    pool = ContextPool(embed_dim, max_size=max_size, normalize="mean").to(device)
+    rows = []
+    for length in lengths:
+        batch = max(1, tokens // length)
+        x = torch.randn(length, batch, embed_dim, device=device, requires_grad=True)
+        grad = torch.randn(length, batch, embed_dim, device=device)
+        forwards = {
+            "attention": lambda: attention(x, x, x, need_weights=False)[0],
+            "contextpool": lambda: pool(x),
+        }
+
+        def step(forward):
+            x.grad = None
+            forward().backward(grad)
+
+        steps = {name: (lambda f=f: step(f)) for name, f in forwards.items()}
+        times = interleaved_times(steps, repeats, device)
+        peak = {name: peak_memory_bytes(f, device) for name, f in steps.items()}
+        saved = {name: saved_tensor_bytes(f) for name, f in forwards.items()}
+        n = length * batch
+        rows.append(
+            dict(
+                length=length,
+                batch=batch,
+                tokens=n,
+                attention_ms=1e3 * statistics.median(times["attention"]),
+                contextpool_ms=1e3 * statistics.median(times["contextpool"]),
+                time_ratio=median_ratio(times["contextpool"], times["attention"]),
+                contextpool_us_per_token=1e6 * statistics.median(times["contextpool"]) / n,
+                attention_peak_bytes=peak["attention"],
+                contextpool_peak_bytes=peak["contextpool"],
+                memory_ratio=peak["contextpool"] / peak["attention"],
+                attention_saved_bytes=saved["attention"],
+                contextpool_saved_bytes=saved["contextpool"],
+                contextpool_saved_bytes_per_token=saved["contextpool"] / n,
+                seconds=times,
+            )
+        )
+        print(
+            f"  op T={length:5d} B={batch:4d}: attention {rows[-1]['attention_ms']:8.2f} ms, "
+            f"contextpool {rows[-1]['contextpool_ms']:8.2f} ms "
+            f"(x{rows[-1]['time_ratio']:.3f}); peak memory x{rows[-1]['memory_ratio']:.3f}",
+            flush=True,
+        )
+    per_token = [r["contextpool_us_per_token"] for r in rows]
+    saved_per_token = [r["contextpool_saved_bytes_per_token"] for r in rows]
+    return dict(
+        embed_dim=embed_dim,
+        heads=heads,
+        max_size=max_size,
+        normalize="mean",
+        causal=False,
+        tokens_per_batch=tokens,
+        rows=rows,
+        # a linear-time op costs the same per token at every length (equal tokens per batch)
+        contextpool_time_per_token_spread=max(per_token) / min(per_token),
+        contextpool_saved_per_token_spread=max(saved_per_token) / min(saved_per_token),
+    )
+
+
+# --------------------------------------------------------------------------- models
+
+
+def make_dictionary(size: int) -> Dictionary:
+    d = Dictionary()
+    for i in range(size - d.nspecial):
+        d.add_symbol(f"w{i}")
+    d.finalize(padding_factor=1)
+    return d
+
+
+def build_model(arch: str, dictionary: Dictionary, seed: int, **overrides):
+    """A model of ``arch`` built through fairseq's registries, as fairseq-train builds it."""
+    args = argparse.Namespace(arch=arch, share_all_embeddings=True, **overrides)
+    ARCH_CONFIG_REGISTRY[arch](args)
+    task = types.SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    torch.manual_seed(seed)
+    return ARCH_MODEL_REGISTRY[arch].build_model(args, task)
+
+
+def random_tokens(dictionary: Dictionary, batch: int, length: int, generator) -> torch.Tensor:
+    """batch x length tokens, ending with EOS, as fairseq's datasets make them."""
+    tokens = torch.randint(dictionary.nspecial, len(dictionary), (batch, length), generator=generator)
+    tokens[:, -1] = dictionary.eos()
+    return tokens
+
+
+def make_sample(dictionary, batch, src_length, tgt_length, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    src = random_tokens(dictionary, batch, src_length, g)
+    target = random_tokens(dictionary, batch, tgt_length, g)
+    prev = torch.cat([target[:, -1:], target[:, :-1]], dim=1)  # EOS first, shifted right
+    return {
+        "net_input": {
+            "src_tokens": src.to(device),
+            "src_lengths": torch.full((batch,), src_length, device=device),
+            "prev_output_tokens": prev.to(device),
+        },
+        "target": target.to(device),
+        "ntokens": target.numel(),
+        "nsentences": batch,
+    }
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_benchmark(pairs, tokens, length, repeats, device, seed=0):
+    """Training steps of each (baseline, ContextPool) pair on one batch: words/s, peak memory."""
+    results = []
+    for base_arch, pool_arch, vocab in pairs:
+        dictionary = make_dictionary(vocab)
+        batch = max(1, tokens // length)
+        sample = make_sample(dictionary, batch, length, length, device, seed)
+        task = types.SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
+        criterion = LabelSmoothedCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
+        steps, persistent, params, optimizers = {}, {}, {}, {}
+        for name, arch in (("baseline", base_arch), ("contextpool", pool_arch)):
+            model = build_model(arch, dictionary, seed).to(device).train()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-8)
+
+            def step(model=model, optimizer=optimizer):
+                optimizer.zero_grad(set_to_none=True)
+                loss, _, _ = criterion(model, sample)
+                loss.backward()
+                optimizer.step()
+
+            step()  # creates Adam's state, so memory is measured at a steady state
+            steps[name], optimizers[name] = step, optimizer
+            params[name] = sum(p.numel() for p in model.parameters())
+            persistent[name] = tensor_bytes(model.parameters()) + tensor_bytes(
+                v for state in optimizer.state.values() for v in state.values()
+            )
+        times = interleaved_times(steps, repeats, device, warmup=0)
+        # the step's peak on top of parameters and Adam state (gradients are freed each step)
+        peak = {}
+        for name, step in steps.items():
+            optimizers[name].zero_grad(set_to_none=True)
+            peak[name] = persistent[name] + peak_memory_bytes(step, device)
+        ntokens = sample["ntokens"]
+        row = dict(
+            baseline=base_arch,
+            contextpool=pool_arch,
+            vocab=vocab,
+            batch=batch,
+            src_length=length,
+            tgt_length=length,
+            target_tokens=ntokens,
+            baseline_params=params["baseline"],
+            contextpool_params=params["contextpool"],
+            baseline_wps=ntokens / statistics.median(times["baseline"]),
+            contextpool_wps=ntokens / statistics.median(times["contextpool"]),
+            wps_ratio=median_ratio(times["baseline"], times["contextpool"]),
+            baseline_peak_bytes=peak["baseline"],
+            contextpool_peak_bytes=peak["contextpool"],
+            memory_ratio=peak["contextpool"] / peak["baseline"],
+            seconds=times,
+        )
+        results.append(row)
+        print(
+            f"  train {base_arch}: {row['baseline_wps']:.0f} vs {row['contextpool_wps']:.0f} "
+            f"words/s (x{row['wps_ratio']:.3f}); peak memory x{row['memory_ratio']:.3f}",
+            flush=True,
+        )
+        del steps, optimizers
+    return results
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def generate_benchmark(pairs, sentences, src_length, length, beam, repeats, device, seed=0):
+    """Beam search with both models of each pair, forced to ``length`` steps: sentences/s."""
+    results = []
+    for base_arch, pool_arch, vocab in pairs:
+        dictionary = make_dictionary(vocab)
+        sample = make_sample(dictionary, sentences, src_length, 2, device, seed)
+        sample["net_input"].pop("prev_output_tokens")
+        runs, lengths = {}, {}
+        for name, arch in (("baseline", base_arch), ("contextpool", pool_arch)):
+            model = build_model(arch, dictionary, seed).to(device).eval()
+            generator = SequenceGenerator(
+                [model], dictionary, beam_size=beam, max_len_a=0, max_len_b=length, min_len=length
+            )
+
+            def run(generator=generator, name=name):
+                with torch.no_grad():
+                    hypos = generator.generate(generator.model.models, sample)
+                lengths[name] = sorted({len(h[0]["tokens"]) for h in hypos})
+
+            runs[name] = run
+        times = interleaved_times(runs, repeats, device)
+        assert lengths["baseline"] == lengths["contextpool"] == [length + 1], lengths
+        row = dict(
+            baseline=base_arch,
+            contextpool=pool_arch,
+            vocab=vocab,
+            sentences=sentences,
+            src_length=src_length,
+            output_tokens=length,
+            beam=beam,
+            baseline_sentences_per_s=sentences / statistics.median(times["baseline"]),
+            contextpool_sentences_per_s=sentences / statistics.median(times["contextpool"]),
+            speed_ratio=median_ratio(times["baseline"], times["contextpool"]),
+            seconds=times,
+        )
+        results.append(row)
+        print(
+            f"  generate {base_arch}: {row['baseline_sentences_per_s']:.2f} vs "
+            f"{row['contextpool_sentences_per_s']:.2f} sentences/s (x{row['speed_ratio']:.3f})",
+            flush=True,
+        )
+    return results
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine_info(device: str) -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        if names:
+            cpu = names[0]
+    except OSError:
+        pass
+    info = dict(
+        cpu=cpu,
+        cpu_count=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        fairseq=fairseq.__version__,
+        python=platform.python_version(),
+        device=device,
+    )
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def check_targets(result: dict) -> dict:
+    """Whether the targets hold for the first (main) pair, transformer_wmt_en_de in FULL/QUICK.
+
+    The other pairs' ratios are reported too; tiny models are dominated by per-call overheads
+    and are not what the targets are about.
+    """
+    checks = {}
+    if result.get("train"):
+        row = result["train"][0]
+        checks[f"{row['baseline']} train words/s ratio >= {TARGETS['train_wps_ratio_min']:.2f}"] = (
+            row["wps_ratio"] >= TARGETS["train_wps_ratio_min"]
+        )
+        checks[f"{row['baseline']} train peak memory ratio <= {TARGETS['train_memory_ratio_max']:.2f}"] = (
+            row["memory_ratio"] <= TARGETS["train_memory_ratio_max"]
+        )
+    if result.get("generate"):
+        row = result["generate"][0]
+        checks[f"{row['baseline']} generation speed ratio >= {TARGETS['generate_speed_ratio_min']:.2f}"] = (
+            row["speed_ratio"] >= TARGETS["generate_speed_ratio_min"]
+        )
+    if result.get("op"):
+        # deterministic: the autograd graph holds the same bytes per token at every length
+        checks["op memory linear in length (saved bytes per token, max / min <= 1.10)"] = (
+            result["op"]["contextpool_saved_per_token_spread"] <= 1.10
+        )
+    return checks
+
+
+def mib(n: float) -> str:
+    return f"{n / 2 ** 20:.1f}"
+
+
+def markdown_section(result: dict) -> str:
+    m = result["machine"]
+    gpu = f", GPU {m['gpu']}" if m.get("gpu") else ""
+    lines = [
+        f"### {result['name']}",
+        "",
+    ]
+    if result.get("note"):
+        lines += [result["note"], ""]
+    lines += [
+        f"`{result['command']}`  ",
+        f"{m['cpu']} ({m['cpu_count']} cores, {m['torch_threads']} torch threads){gpu}; "
+        f"device {m['device']}; torch {m['torch']}, fairseq {m['fairseq']}; {result['date']}. "
+        f"Times are {result.get('timer', 'wall time')}, ratios medians of the per-repeat ratios.",
+        "",
+    ]
+    op = result.get("op")
+    if op:
+        lines += [
+            f"ContextPool op alone vs. self-attention (embed {op['embed_dim']}, {op['heads']} heads, "
+            f"max_size {op['max_size']}, mean, bidirectional), forward + backward, "
+            f"{op['tokens_per_batch']} tokens per batch; ratios are ContextPool / attention:",
+            "",
+            "| T | B | attention ms | ContextPool ms | time ratio | us/token | peak MiB attn / pool | "
+            "memory ratio | saved MiB attn / pool |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in op["rows"]:
+            lines.append(
+                f"| {r['length']} | {r['batch']} | {r['attention_ms']:.2f} | {r['contextpool_ms']:.2f} "
+                f"| {r['time_ratio']:.3f} | {r['contextpool_us_per_token']:.2f} "
+                f"| {mib(r['attention_peak_bytes'])} / {mib(r['contextpool_peak_bytes'])} "
+                f"| {r['memory_ratio']:.3f} "
+                f"| {mib(r['attention_saved_bytes'])} / {mib(r['contextpool_saved_bytes'])} |"
+            )
+        lines += [
+            "",
+            f"ContextPool time per token, max / min over lengths: "
+            f"{op['contextpool_time_per_token_spread']:.2f} (1.00 = exactly linear); "
+            f"saved bytes per token: {op['contextpool_saved_per_token_spread']:.2f}.",
+            "",
+        ]
+    if result.get("train"):
+        lines += [
+            "Training step (forward, label-smoothed CE, backward, Adam), same batch; "
+            "ratios are ContextPool / baseline:",
+            "",
+            "| baseline | vocab | batch x len | words/s base | words/s pool | words/s ratio | "
+            "peak MiB base | peak MiB pool | memory ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in result["train"]:
+            lines.append(
+                f"| {r['baseline']} | {r['vocab']} | {r['batch']} x {r['tgt_length']} "
+                f"| {r['baseline_wps']:.0f} | {r['contextpool_wps']:.0f} | {r['wps_ratio']:.3f} "
+                f"| {mib(r['baseline_peak_bytes'])} | {mib(r['contextpool_peak_bytes'])} "
+                f"| {r['memory_ratio']:.3f} |"
+            )
+        lines.append("")
+    if result.get("generate"):
+        lines += [
+            f"Generation (SequenceGenerator, beam {result['generate'][0]['beam']}, "
+            "min_len = max_len so both decode the same number of steps):",
+            "",
+            "| baseline | sentences x src len | output tokens | sent/s base | sent/s pool | speed ratio |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in result["generate"]:
+            lines.append(
+                f"| {r['baseline']} | {r['sentences']} x {r['src_length']} | {r['output_tokens']} "
+                f"| {r['baseline_sentences_per_s']:.2f} | {r['contextpool_sentences_per_s']:.2f} "
+                f"| {r['speed_ratio']:.3f} |"
+            )
+        lines.append("")
+    if result.get("targets"):
+        lines.append("Targets: " + "; ".join(
+            f"{name}: {'met' if ok else 'NOT met'}" for name, ok in result["targets"].items()
+        ) + ".")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+RESULTS_HEADER = """# Results
+
+Measured numbers of this project. Sections between `<!-- NAME start -->` / `<!-- NAME end -->`
+markers are written by tools (`benchmarks/benchmark.py` writes `benchmark:*` sections) and
+are replaced when the tool runs again; everything else is kept as it is.
+"""
+
+
+def update_results_markdown(path: str, name: str, section: str):
+    """Writes ``section`` between this benchmark's markers, leaving the rest of the file intact."""
+    start, end = f"<!-- benchmark:{name} start -->", f"<!-- benchmark:{name} end -->"
+    block = f"{start}\n{section.rstrip()}\n{end}\n"
+    text = open(path).read() if os.path.exists(path) else RESULTS_HEADER
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def run(config: dict, device: str, parts=("op", "train", "generate")) -> dict:
+    """Runs the selected parts with ``config`` (FULL, QUICK or a smaller dict of the same keys)."""
+    result = {}
+    if "op" in parts:
+        print("op: ContextPool alone vs. self-attention", flush=True)
+        result["op"] = op_benchmark(
+            config["op_lengths"], config["op_tokens"], config["op_repeats"], device
+        )
+    if "train" in parts:
+        print("train: full training step", flush=True)
+        result["train"] = train_benchmark(
+            config["train_pairs"], config["train_tokens"], config["train_length"],
+            config["train_repeats"], device,
+        )
+    if "generate" in parts:
+        print("generate: beam search", flush=True)
+        result["generate"] = generate_benchmark(
+            config["train_pairs"], config["gen_sentences"], config["gen_src_length"],
+            config["gen_length"], config["beam"], config["gen_repeats"], device,
+        )
+    result["targets"] = check_targets(result)
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer tokens, lengths and models")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--out", help="JSON file to write, e.g. docs/benchmarks/cpu.json")
+    parser.add_argument("--name", help="section name in the results file (default: --out's stem)")
+    parser.add_argument("--note", default="", help="one line on what this run measures/changed")
+    parser.add_argument("--results", default=os.path.join(REPO_ROOT, "docs", "results.md"),
+                        help="Markdown file to update ('' to skip)")
+    parser.add_argument("--parts", default="op,train,generate", help="comma list of op,train,generate")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda, but torch sees no GPU")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    name = args.name or (
+        os.path.splitext(os.path.basename(args.out))[0] if args.out
+        else f"{args.device}-{'quick' if args.quick else 'full'}"
+    )
+    config = QUICK if args.quick else FULL
+    result = dict(
+        name=name,
+        note=args.note,
+        command=" ".join(["python"] + [shlex.quote(a) for a in [os.path.relpath(__file__, REPO_ROOT)] + sys.argv[1:]]),
+        date=time.strftime("%Y-%m-%d"),
+        quick=args.quick,
+        machine=machine_info(args.device),
+        config={k: v for k, v in config.items()},
+        timer="wall time" if args.device == "cuda" else "process CPU time",
+        targets_definition=TARGETS,
+    )
+    start = time.time()
+    result.update(run(config, args.device, tuple(args.parts.split(","))))
+    result["seconds"] = round(time.time() - start, 1)
+    for check, ok in result["targets"].items():
+        print(f"target {check}: {'met' if ok else 'NOT met'}")
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
+            f.write("\n")
+        print(f"wrote {args.out}")
+    if args.results:
+        update_results_markdown(args.results, name, markdown_section(result))
+        print(f"updated {os.path.relpath(args.results)} (section benchmark:{name})")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,366 @@
+"""Parsers for the logs fairseq's command-line tools write.
+
+Two logs are read:
+
+* ``RUN_DIR/train.log``: what ``fairseq-train --log-format json`` prints. Each
+  process (a first run, or a resume from ``checkpoint_last.pt``) prints a
+  ``num. shared model params: N (num. trained: M)`` line, then JSON records
+  tagged ``train_inner`` (every ``--log-interval`` updates), ``valid`` and
+  ``train`` (one each per epoch; the ``train`` record's keys carry a
+  ``train_`` prefix). In a ``train`` record, ``train_wall`` is fairseq's
+  ``wall`` meter, the seconds since the process built its Trainer (so it
+  restarts at 0 in every process), and ``train_train_wall`` is the seconds
+  spent inside ``train_step`` during that epoch (forward, backward, update;
+  not data loading, validation or checkpoint writing).
+* ``EVAL_DIR/generate.log``: ``fairseq-generate``'s output: ``S-``/``T-``/
+  ``H-``/``D-``/``P-`` lines per sentence and the closing line
+  ``Translated N sentences (T tokens) in Xs (S sentences/s, W tokens/s)``.
+
+All values in fairseq's JSON records are strings ("7", "313.5"); they are
+turned into numbers here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Iterable
+
+__all__ = [
+    "LogParseError",
+    "to_number",
+    "parse_json_record",
+    "parse_param_line",
+    "parse_train_log",
+    "parse_train_log_lines",
+    "parse_translated_line",
+    "parse_generate_log",
+    "parse_generate_log_lines",
+]
+
+
+class LogParseError(ValueError):
+    """A log that lacks what is needed, with the file named in the message."""
+
+
+# "2026-11-24 18:18:10 | INFO | train | {...}" (also tolerates other prefixes).
+_JSON_RECORD = re.compile(r"\|\s*(?P<tag>train_inner|train|valid[\w-]*)\s*\|\s*(?P<json>\{.*\})\s*$")
+_PARAMS = re.compile(
+    r"num\. shared model params:\s*(?P<all>[\d,]+)\s*\(num\. trained:\s*(?P<trained>[\d,]+)\)"
+)
+_LOADED = re.compile(r"Loaded checkpoint (?P<path>.+?) \(epoch (?P<epoch>\d+) @ (?P<updates>\d+) updates\)")
+_DONE = re.compile(r"done training in (?P<seconds>[\d.]+) seconds")
+_ARCH = re.compile(r"\barch='(?P<arch>[^']+)'")
+_TRANSLATED = re.compile(
+    r"Translated (?P<sentences>[\d,]+) sentences \((?P<tokens>[\d,]+) tokens\) in "
+    r"(?P<seconds>[\d.]+)s \((?P<sps>[\d.]+|inf|nan) sentences/s, (?P<tps>[\d.]+|inf|nan) tokens/s\)"
+)
+_HYPOTHESIS = re.compile(r"^H-(?P<id>\d+)\t(?P<score>[^\t]*)\t(?P<text>.*)$")
+_FAIRSEQ_BLEU = re.compile(r"^Generate \S+ with beam=\d+: .*$")
+
+
+def to_number(value):
+    """'7' -> 7, '313.5' -> 313.5, '1,234' -> 1234; anything else is returned as is."""
+    if isinstance(value, (int, float)) or value is None:
+        return value
+    text = str(value).replace(",", "")
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return value
+
+
+def parse_json_record(line: str):
+    """Returns (tag, {key: number}) for a fairseq JSON log line, else None."""
+    match = _JSON_RECORD.search(line)
+    if not match:
+        return None
+    try:
+        record = json.loads(match.group("json"))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    return match.group("tag"), {k: to_number(v) for k, v in record.items()}
+
+
+def parse_param_line(line: str):
+    """Returns (params, params_trained) from fairseq-train's parameter count line, else None."""
+    match = _PARAMS.search(line)
+    if not match:
+        return None
+    return int(match.group("all").replace(",", "")), int(match.group("trained").replace(",", ""))
+
+
+def parse_train_log(path) -> dict:
+    """Parses RUN_DIR/train.log; see :func:`parse_train_log_lines`."""
+    path = Path(path)
+    if not path.is_file():
+        raise LogParseError(f"{path}: no such training log (fairseq-train output with --log-format json)")
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return parse_train_log_lines(handle, source=str(path))
+
+
+def parse_train_log_lines(lines: Iterable[str], source: str = "<train.log>") -> dict:
+    """Parses fairseq-train's json-format log.
+
+    Returns a dict with ``params``/``params_trained`` (from the last process's
+    count line), ``arch``, ``segments`` (one per fairseq-train process),
+    ``epochs`` (one entry per epoch, the last record of each epoch winning when
+    an epoch was run twice), and totals:
+
+    * ``wall_seconds``: sum of the per-epoch wall times. An epoch's wall time is
+      the difference of fairseq's ``wall`` meter between its ``train`` record and
+      the previous one in the same process; the first epoch of a process gets the
+      whole meter (time since that process built its Trainer), plus the time a
+      previous, interrupted process spent after its last finished epoch (its
+      last logged ``wall``), so that work later lost to a crash still counts.
+    * ``train_wall_seconds``: sum of fairseq's per-epoch ``train_wall`` (seconds
+      in ``train_step``). fairseq rounds it to whole seconds per epoch.
+    * ``words``: sum over epochs of ``wpb`` (target tokens per update, averaged
+      over the epoch) times the epoch's updates.
+    * ``words_per_second``: ``words / train_wall_seconds``;
+      ``words_per_wall_second``: ``words / wall_seconds``;
+      ``fairseq_wps_mean``: the words-weighted mean of fairseq's own per-epoch
+      ``wps`` (``words / sum(words_e / wps_e)``).
+    """
+    segments = []
+    current = None
+    arch_hint = None
+    pending_valid = None
+    all_epochs = []  # every train record, in order
+    for raw in lines:
+        line = raw.rstrip("\n")
+        params = parse_param_line(line)
+        if params is not None:
+            current = {
+                "index": len(segments),
+                "params": params[0],
+                "params_trained": params[1],
+                "loaded_checkpoint": None,
+                "max_wall": 0.0,
+                "done_training_seconds": None,
+                "epoch_records": [],
+                "arch": arch_hint,
+            }
+            segments.append(current)
+            pending_valid = None
+            continue
+        record = parse_json_record(line) if "{" in line else None
+        if record is None:
+            arch = _ARCH.search(line) if "arch=" in line else None
+            if arch:
+                # fairseq-train prints its config (with arch='...') before the
+                # parameter count line that opens a segment.
+                arch_hint = arch.group("arch")
+            if current is None:
+                continue
+            loaded = _LOADED.search(line)
+            if loaded:
+                current["loaded_checkpoint"] = {
+                    "path": loaded.group("path"),
+                    "epoch": int(loaded.group("epoch")),
+                    "num_updates": int(loaded.group("updates")),
+                }
+            done = _DONE.search(line)
+            if done:
+                current["done_training_seconds"] = float(done.group("seconds"))
+            continue
+        if current is None:
+            # json records before any parameter line (a log cut at the top): start a segment.
+            current = {
+                "index": len(segments),
+                "params": None,
+                "params_trained": None,
+                "loaded_checkpoint": None,
+                "max_wall": 0.0,
+                "done_training_seconds": None,
+                "epoch_records": [],
+                "arch": arch_hint,
+            }
+            segments.append(current)
+        tag, values = record
+        if tag == "train_inner":
+            wall = values.get("wall")
+            if isinstance(wall, (int, float)):
+                current["max_wall"] = max(current["max_wall"], float(wall))
+        elif tag.startswith("valid"):
+            if tag == "valid" or pending_valid is None:
+                pending_valid = values
+        elif tag == "train":
+            wall = values.get("train_wall")
+            if isinstance(wall, (int, float)):
+                current["max_wall"] = max(current["max_wall"], float(wall))
+            entry = {
+                "epoch": values.get("epoch"),
+                "num_updates": values.get("train_num_updates"),
+                "segment": current["index"],
+                "wall_meter": values.get("train_wall"),
+                "train_wall_seconds": values.get("train_train_wall"),
+                "fairseq_wps": values.get("train_wps"),
+                "wpb": values.get("train_wpb"),
+                "ups": values.get("train_ups"),
+                "train_loss": values.get("train_loss"),
+                "valid_loss": None,
+            }
+            if pending_valid is not None and pending_valid.get("epoch") == entry["epoch"]:
+                entry["valid_loss"] = pending_valid.get("valid_loss")
+            pending_valid = None
+            current["epoch_records"].append(entry)
+            all_epochs.append(entry)
+
+    if not segments:
+        raise LogParseError(
+            f"{source}: no 'num. shared model params' line and no json records: "
+            "not a fairseq-train log?"
+        )
+    if not all_epochs:
+        raise LogParseError(
+            f"{source}: no per-epoch json 'train' records: was fairseq-train run with "
+            "--log-format json, and did it finish an epoch?"
+        )
+
+    # Epoch wall time: meter differences within a process; a process's first
+    # epoch also gets the time an earlier process spent after its last epoch.
+    carried = 0.0
+    for segment in segments:
+        previous_wall = 0.0
+        for entry in segment["epoch_records"]:
+            meter = float(entry["wall_meter"] or 0.0)
+            entry["wall_seconds"] = meter - previous_wall + carried
+            carried = 0.0
+            previous_wall = meter
+        carried += max(0.0, segment["max_wall"] - previous_wall)
+
+    # Keep the last record of every epoch (a resume from an older checkpoint
+    # re-runs epochs); records it supersedes are reported as discarded.
+    last_index = {}
+    for index, entry in enumerate(all_epochs):
+        last_index[entry["epoch"]] = index
+    kept_indices = sorted(last_index.values())
+    kept = []
+    for index in kept_indices:
+        entry = all_epochs[index]
+        # A re-run epoch supersedes every later-numbered epoch logged before it too.
+        kept = [e for e in kept if e["epoch"] < entry["epoch"]]
+        kept.append(entry)
+    kept_ids = {id(e) for e in kept}
+    discarded = [e for e in all_epochs if id(e) not in kept_ids]
+
+    cumulative_wall = 0.0
+    cumulative_train_wall = 0.0
+    previous_updates = 0
+    words_total = 0.0
+    fairseq_time = 0.0
+    for entry in kept:
+        updates = entry["num_updates"] or 0
+        entry["updates_in_epoch"] = updates - previous_updates
+        previous_updates = updates
+        entry["words"] = (entry["wpb"] or 0) * entry["updates_in_epoch"]
+        cumulative_wall += entry["wall_seconds"]
+        cumulative_train_wall += float(entry["train_wall_seconds"] or 0)
+        entry["cumulative_wall_seconds"] = cumulative_wall
+        entry["cumulative_train_wall_seconds"] = cumulative_train_wall
+        entry["words_per_second"] = (
+            entry["words"] / entry["train_wall_seconds"] if entry["train_wall_seconds"] else None
+        )
+        words_total += entry["words"]
+        if entry["fairseq_wps"]:
+            fairseq_time += entry["words"] / entry["fairseq_wps"]
+
+    last_segment = segments[-1]
+    params_segments = [s for s in segments if s["params"] is not None]
+    params = params_segments[-1]["params"] if params_segments else None
+    params_trained = params_segments[-1]["params_trained"] if params_segments else None
+    arch = next((s["arch"] for s in reversed(segments) if s["arch"]), None)
+    done = [s["done_training_seconds"] for s in segments if s["done_training_seconds"] is not None]
+    return {
+        "source": source,
+        "params": params,
+        "params_trained": params_trained,
+        "params_by_process": [s["params"] for s in segments],
+        "arch": arch,
+        "num_processes": len(segments),
+        "resumed_from": [s["loaded_checkpoint"] for s in segments if s["loaded_checkpoint"]],
+        "epochs": [_public_epoch(e) for e in kept],
+        "discarded_epoch_records": [_public_epoch(e) for e in discarded],
+        "num_epochs": len(kept),
+        "num_updates": kept[-1]["num_updates"],
+        "wall_seconds": cumulative_wall,
+        "wall_seconds_including_discarded": cumulative_wall
+        + sum(e["wall_seconds"] for e in discarded),
+        "train_wall_seconds": cumulative_train_wall,
+        "words": words_total,
+        "words_per_second": words_total / cumulative_train_wall if cumulative_train_wall else None,
+        "words_per_wall_second": words_total / cumulative_wall if cumulative_wall else None,
+        "fairseq_wps_mean": words_total / fairseq_time if fairseq_time else None,
+        "done_training_seconds": sum(done) if done else None,
+        "finished": last_segment["done_training_seconds"] is not None,
+    }
+
+
+def _public_epoch(entry: dict) -> dict:
+    keys = (
+        "epoch", "num_updates", "updates_in_epoch", "segment", "wall_seconds",
+        "cumulative_wall_seconds", "train_wall_seconds", "cumulative_train_wall_seconds",
+        "words", "words_per_second", "fairseq_wps", "wpb", "ups", "train_loss", "valid_loss",
+        "wall_meter",
+    )
+    return {k: entry.get(k) for k in keys}
+
+
+def parse_translated_line(line: str):
+    """Parses fairseq-generate's 'Translated N sentences (T tokens) in Xs (...)' line."""
+    match = _TRANSLATED.search(line)
+    if not match:
+        return None
+    return {
+        "sentences": int(match.group("sentences").replace(",", "")),
+        "tokens": int(match.group("tokens").replace(",", "")),
+        "seconds": float(match.group("seconds")),
+        "sentences_per_second": float(match.group("sps")),
+        "tokens_per_second": float(match.group("tps")),
+    }
+
+
+def parse_generate_log(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise LogParseError(f"{path}: no such fairseq-generate log")
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as handle:
+        return parse_generate_log_lines(handle, source=str(path))
+
+
+def parse_generate_log_lines(lines: Iterable[str], source: str = "<generate.log>") -> dict:
+    """Returns {'hypotheses': {id: (score, text)}, 'speed': {...} or None, 'fairseq_bleu': str or None}.
+
+    ``text`` is the H- line's hypothesis as fairseq printed it (SentencePiece
+    pieces joined by spaces when fairseq-generate ran without --remove-bpe).
+    A repeated H- id (from --nbest > 1) is an error.
+    """
+    hypotheses = {}
+    speed = None
+    fairseq_bleu = None
+    for raw in lines:
+        line = raw.rstrip("\n").rstrip("\r")
+        match = _HYPOTHESIS.match(line)
+        if match:
+            sample_id = int(match.group("id"))
+            if sample_id in hypotheses:
+                raise LogParseError(
+                    f"{source}: hypothesis H-{sample_id} appears twice (run with --nbest 1)"
+                )
+            hypotheses[sample_id] = (to_number(match.group("score")), match.group("text"))
+            continue
+        parsed = parse_translated_line(line)
+        if parsed is not None:
+            speed = parsed
+            continue
+        if _FAIRSEQ_BLEU.match(line):
+            fairseq_bleu = line
+    return {"hypotheses": hypotheses, "speed": speed, "fairseq_bleu": fairseq_bleu}

@@ -1,0 +1,659 @@
+"""Compare training runs: a table, paired bootstrap significance and plots.
+
+Command line (``scripts/compare_runs.py`` runs :func:`main`)::
+
+    python scripts/compare_runs.py --run baseline=RUN_DIR --run contextpool=RUN_DIR2 \\
+        [--run NAME=DIR ...] [--baseline baseline] --data DATA_DIR --out REPORT_DIR \\
+        [--eval avg] [--bootstrap-samples 1000]
+
+For every run it reads
+
+* ``RUN_DIR/train.log`` (fairseq-train, ``--log-format json``): parameter count,
+  training wall time, train_wall, words per second, updates, per-epoch times
+  (see :mod:`pipeline.fairseq_logs` for the exact definitions);
+* ``RUN_DIR/eval/<name>/scores.json`` and ``hyp.txt`` for every evaluated
+  checkpoint (written by scripts/evaluate.sh). The run's *main* evaluation is
+  ``--eval`` (default ``avg``), or ``last`` when that one is missing.
+
+Before anything is reported, every hyp.txt is checked against the sha256 its
+scores.json recorded, every scores.json against the reference in DATA_DIR, and
+the main evaluations' BLEU, chrF and tokenised BLEU are recomputed from hyp.txt
+and must equal scores.json. Significance is sacreBLEU's own paired bootstrap
+resampling (``sacrebleu.significance.PairedTest(test_type='bs')``, the
+Moses ``bootstrap-hypothesis-difference-significance.pl`` procedure) of every
+run's main hyp.txt against the baseline's.
+
+Writes REPORT_DIR/report.md, REPORT_DIR/report.json and three PNG plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import re
+import sys
+from pathlib import Path
+
+from pipeline.evaluate import (
+    read_lines,
+    score_all,
+    sha256_of,
+    tok_bleu_metric,
+)
+from pipeline.fairseq_logs import LogParseError, parse_train_log
+
+SCHEMA = "contextpool-mt/report/v1"
+ALPHA = 0.05
+TOLERANCE = 1e-9
+_EPOCH_EVAL = re.compile(r"^epoch(\d+)$")
+
+
+class ReportError(RuntimeError):
+    """A run directory or data directory lacking what the report needs (named in the message)."""
+
+
+# --------------------------------------------------------------------------- reading runs
+
+
+def parse_run_spec(spec: str):
+    if "=" not in spec:
+        raise ReportError(f"--run {spec!r}: expected NAME=RUN_DIR")
+    name, path = spec.split("=", 1)
+    name = name.strip()
+    if not name or not re.match(r"^[\w.+-]+$", name):
+        raise ReportError(f"--run {spec!r}: run names may use letters, digits and _ . + - only")
+    return name, Path(path)
+
+
+def load_scores(eval_dir: Path) -> dict:
+    scores_path = eval_dir / "scores.json"
+    hyp_path = eval_dir / "hyp.txt"
+    if not scores_path.is_file():
+        raise ReportError(f"{scores_path}: missing (run scripts/evaluate.sh --out {eval_dir})")
+    if not hyp_path.is_file():
+        raise ReportError(f"{hyp_path}: missing (scores.json without its hypotheses)")
+    with open(scores_path, encoding="utf-8") as handle:
+        try:
+            scores = json.load(handle)
+        except json.JSONDecodeError as err:
+            raise ReportError(f"{scores_path}: not valid JSON ({err})") from err
+    for key in ("bleu_detok", "chrf", "bleu_tok_compound_split", "speed", "checkpoint", "files"):
+        if key not in scores:
+            raise ReportError(f"{scores_path}: no '{key}' entry (not written by scripts/evaluate.sh?)")
+    recorded = scores["files"].get("hyp_sha256")
+    actual = sha256_of(hyp_path)
+    if recorded and recorded != actual:
+        raise ReportError(
+            f"{hyp_path}: changed since {scores_path} was written (sha256 differs); "
+            "re-run scripts/evaluate.sh"
+        )
+    return {"scores": scores, "scores_path": scores_path, "hyp_path": hyp_path, "hyp_sha256": actual}
+
+
+def find_evals(run_dir: Path) -> dict:
+    root = run_dir / "eval"
+    if not root.is_dir():
+        return {}
+    return {
+        child.name: child
+        for child in sorted(root.iterdir())
+        if child.is_dir() and (child / "scores.json").is_file()
+    }
+
+
+def training_time_at(train: dict, num_updates):
+    """Cumulative training wall seconds when the checkpoint with num_updates was written."""
+    if num_updates is None:
+        return None, None
+    points = [(0, 0.0)] + [(e["num_updates"], e["cumulative_wall_seconds"]) for e in train["epochs"]]
+    for updates, seconds in points:
+        if updates == num_updates:
+            return seconds, "train.log epoch record with these num_updates"
+    for (u0, s0), (u1, s1) in zip(points, points[1:]):
+        if u0 < num_updates < u1:
+            return s0 + (s1 - s0) * (num_updates - u0) / (u1 - u0), "interpolated between epoch records"
+    return points[-1][1], "beyond the last epoch record: total training time"
+
+
+def _eval_summary(name: str, loaded: dict, train: dict) -> dict:
+    scores = loaded["scores"]
+    ckpt = scores["checkpoint"]
+    seconds, how = training_time_at(train, ckpt.get("num_updates"))
+    return {
+        "name": name,
+        "scores_json": str(loaded["scores_path"].resolve()),
+        "hyp": str(loaded["hyp_path"].resolve()),
+        "hyp_sha256": loaded["hyp_sha256"],
+        "checkpoint": ckpt.get("path"),
+        "epoch": ckpt.get("epoch"),
+        "num_updates": ckpt.get("num_updates"),
+        "training_wall_seconds_at_checkpoint": seconds,
+        "training_time_source": how,
+        "bleu_detok": scores["bleu_detok"]["score"],
+        "bleu_tok_compound_split": scores["bleu_tok_compound_split"]["score"],
+        "chrf": scores["chrf"]["score"],
+        "sentences_per_second": scores["speed"].get("sentences_per_second"),
+        "tokens_per_second": scores["speed"].get("tokens_per_second"),
+        "decode_device": scores["speed"].get("device"),
+        "beam": scores.get("decoding", {}).get("beam"),
+        "lenpen": scores.get("decoding", {}).get("lenpen"),
+        "num_sentences": scores.get("num_sentences"),
+        "reference": scores["files"].get("reference"),
+        "reference_sha256": scores["files"].get("reference_sha256"),
+        "subset": scores.get("subset"),
+        "tgt": scores.get("tgt"),
+    }
+
+
+def collect_run(name: str, run_dir: Path, wanted_eval: str) -> dict:
+    if not run_dir.is_dir():
+        raise ReportError(f"{run_dir}: run directory of '{name}' does not exist")
+    log_path = run_dir / "train.log"
+    if not log_path.is_file():
+        raise ReportError(
+            f"{log_path}: missing: run '{name}' needs the fairseq-train log "
+            "(--log-format json) for parameters and training time"
+        )
+    try:
+        train = parse_train_log(log_path)
+    except LogParseError as err:
+        raise ReportError(str(err)) from err
+    if train["params"] is None:
+        raise ReportError(f"{log_path}: no 'num. shared model params' line")
+
+    eval_dirs = find_evals(run_dir)
+    main_name, note = wanted_eval, None
+    if main_name not in eval_dirs:
+        if "last" in eval_dirs:
+            note = f"{run_dir / 'eval' / wanted_eval / 'scores.json'} missing: using 'last'"
+            main_name = "last"
+        else:
+            raise ReportError(
+                f"{run_dir / 'eval' / wanted_eval / 'scores.json'}: missing, and no fallback "
+                f"{run_dir / 'eval' / 'last' / 'scores.json'} either: run scripts/evaluate.sh "
+                f"--out {run_dir / 'eval' / wanted_eval} (run '{name}')"
+            )
+    evals = {}
+    loaded_main = None
+    for eval_name, eval_dir in eval_dirs.items():
+        loaded = load_scores(eval_dir)
+        evals[eval_name] = _eval_summary(eval_name, loaded, train)
+        if eval_name == main_name:
+            loaded_main = loaded
+    return {
+        "name": name,
+        "run_dir": str(run_dir.resolve()),
+        "train_log": str(log_path.resolve()),
+        "training": train,
+        "main_eval": evals[main_name],
+        "main_eval_name": main_name,
+        "main_eval_note": note,
+        "evals": sorted(evals.values(), key=_eval_order),
+        "_loaded_main": loaded_main,
+    }
+
+
+def _eval_order(summary: dict):
+    match = _EPOCH_EVAL.match(summary["name"])
+    return (0 if match else 1, int(match.group(1)) if match else 0, summary["num_updates"] or 0, summary["name"])
+
+
+def curve_points(run: dict) -> list:
+    """Per-checkpoint evaluations for the curves: epochN and last, one per num_updates."""
+    chosen = {}
+    for summary in run["evals"]:
+        if not (_EPOCH_EVAL.match(summary["name"]) or summary["name"] == "last"):
+            continue
+        if summary["num_updates"] is None:
+            continue
+        if summary["num_updates"] in chosen and summary["name"] == "last":
+            continue
+        chosen[summary["num_updates"]] = summary
+    return [chosen[k] for k in sorted(chosen)]
+
+
+# --------------------------------------------------------------------------- checks and significance
+
+
+def check_and_recompute(run: dict, refs: list, ref_path: Path, ref_sha: str, lang: str) -> dict:
+    """Recomputes the main evaluation's scores from hyp.txt; they must equal scores.json."""
+    for summary in run["evals"]:
+        if summary["reference_sha256"] and summary["reference_sha256"] != ref_sha:
+            raise ReportError(
+                f"{summary['scores_json']}: scored against {summary['reference']}, which is not "
+                f"the reference {ref_path} (sha256 differs)"
+            )
+    loaded = run["_loaded_main"]
+    hyps = read_lines(loaded["hyp_path"])
+    if len(hyps) != len(refs):
+        raise ReportError(
+            f"{loaded['hyp_path']}: {len(hyps)} lines but the reference {ref_path} has {len(refs)}"
+        )
+    recomputed = score_all(hyps, refs, lang)
+    stored = loaded["scores"]
+    for key in ("bleu_detok", "chrf", "bleu_tok_compound_split"):
+        if abs(recomputed[key]["score"] - stored[key]["score"]) > TOLERANCE:
+            raise ReportError(
+                f"{loaded['scores_path']}: {key} {stored[key]['score']} but hyp.txt scores "
+                f"{recomputed[key]['score']}: re-run scripts/evaluate.sh"
+            )
+        if recomputed[key]["signature"] != stored[key]["signature"]:
+            raise ReportError(
+                f"{loaded['scores_path']}: {key} signature {stored[key]['signature']} differs from "
+                f"this environment's {recomputed[key]['signature']}"
+            )
+    return {"hyps": hyps, "hyps_tok": recomputed["hyps_tok"], "refs_tok": recomputed["refs_tok"], "scores": recomputed}
+
+
+def paired_bootstrap(named_hyps: list, refs: list, metrics: dict, n_samples: int):
+    """sacreBLEU's paired bootstrap test; named_hyps[0] is the baseline."""
+    from sacrebleu.significance import PairedTest
+
+    test = PairedTest(named_hyps, metrics, references=[refs], test_type="bs", n_samples=n_samples)
+    signatures, results = test()
+    return {k: str(v) for k, v in signatures.items()}, results
+
+
+def significance(runs: dict, baseline: str, recomputed: dict, refs: list, n_samples: int) -> dict:
+    from sacrebleu.metrics import BLEU, CHRF
+
+    order = [baseline] + [name for name in runs if name != baseline]
+    comparisons = {name: {} for name in order[1:]}
+    signatures = {}
+    if len(order) < 2:
+        return {"comparisons": comparisons, "signatures": signatures}
+    detok_sigs, detok = paired_bootstrap(
+        [(name, recomputed[name]["hyps"]) for name in order], refs,
+        {"BLEU": BLEU(), "chrF": CHRF()}, n_samples,
+    )
+    tok_refs = recomputed[baseline]["refs_tok"]
+    tok_sigs, tok = paired_bootstrap(
+        [(name, recomputed[name]["hyps_tok"]) for name in order], tok_refs,
+        {"BLEU": tok_bleu_metric()}, n_samples,
+    )
+    tables = [
+        ("bleu_detok", "BLEU (detok sacreBLEU)", detok["BLEU"], detok_sigs["BLEU"]),
+        ("chrf", "chrF2", detok[next(k for k in detok if k.startswith("chrF"))],
+         detok_sigs[next(k for k in detok_sigs if k.startswith("chrF"))]),
+        ("bleu_tok_compound_split", "BLEU (tokenised, compound-split)", tok["BLEU"], tok_sigs["BLEU"]),
+    ]
+    for key, label, results, signature in tables:
+        signatures[key] = signature
+        base = results[0]
+        for index, name in enumerate(order[1:], start=1):
+            res = results[index]
+            delta = res.score - base.score
+            # sacreBLEU's bootstrap gives p = 1/(n+1) when every resampled difference
+            # equals the observed one (e.g. both systems score 0 on every resample), so
+            # a zero difference is never called significant.
+            significant = bool(res.p_value is not None and res.p_value < ALPHA and delta != 0)
+            comparisons[name][key] = {
+                "metric": label,
+                "baseline_score": base.score,
+                "system_score": res.score,
+                "delta": delta,
+                "p_value": res.p_value,
+                "significant_at_0.05": significant,
+                "gain_significant_at_0.05": significant and delta > 0,
+                "system_bootstrap_mean": res.mean,
+                "system_ci95_halfwidth": res.ci,
+                "baseline_bootstrap_mean": base.mean,
+                "baseline_ci95_halfwidth": base.ci,
+            }
+    return {"comparisons": comparisons, "signatures": signatures}
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _time_unit(max_seconds: float):
+    if max_seconds >= 2 * 3600:
+        return 3600.0, "hours"
+    if max_seconds >= 120:
+        return 60.0, "minutes"
+    return 1.0, "seconds"
+
+
+def make_plots(report: dict, out_dir: Path) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = report["runs"]
+    files = {}
+
+    all_times = [
+        p["training_wall_seconds_at_checkpoint"] or 0.0
+        for run in runs.values() for p in run["curve"] + [run["main_eval"]]
+    ]
+    scale, unit = _time_unit(max(all_times + [0.0]))
+
+    for key, xfield, xlabel, title in (
+        ("bleu_vs_time", "training_wall_seconds_at_checkpoint", f"training wall time ({unit})",
+         "BLEU vs training time"),
+        ("bleu_vs_updates", "num_updates", "updates", "BLEU vs updates"),
+    ):
+        fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
+        plotted = False
+        for name, run in runs.items():
+            div = scale if key == "bleu_vs_time" else 1.0
+            xs = [p[xfield] / div for p in run["curve"] if p[xfield] is not None]
+            ys = [p["bleu_detok"] for p in run["curve"] if p[xfield] is not None]
+            line = None
+            if xs:
+                (line,) = ax.plot(xs, ys, marker="o", label=f"{name} (per-checkpoint)")
+                plotted = True
+            main = run["main_eval"]
+            if main[xfield] is not None:
+                ax.plot(
+                    [main[xfield] / div], [main["bleu_detok"]], marker="*", markersize=14,
+                    linestyle="none", color=line.get_color() if line else None,
+                    label=f"{name} ({run['main_eval_name']})",
+                )
+                plotted = True
+        if not plotted:
+            ax.text(0.5, 0.5, "no evaluated checkpoints", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("BLEU (detok sacreBLEU)")
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        if plotted:
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"{key}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        files[key] = path.name
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=100)
+    total_scale, total_unit = _time_unit(max([r["training"]["wall_seconds"] for r in runs.values()] + [0.0]))
+    for name, run in runs.items():
+        params = run["training"]["params"]
+        bleu = run["main_eval"]["bleu_detok"]
+        seconds = run["training"]["wall_seconds"]
+        left.scatter([params], [bleu], s=60)
+        left.annotate(name, (params, bleu), textcoords="offset points", xytext=(5, 5), fontsize=9)
+        right.scatter([seconds / total_scale], [bleu], s=60)
+        right.annotate(name, (seconds / total_scale, bleu), textcoords="offset points", xytext=(5, 5), fontsize=9)
+    left.set_xlabel("parameters")
+    left.set_ylabel("BLEU (detok sacreBLEU)")
+    left.set_title("BLEU vs parameters")
+    right.set_xlabel(f"total training wall time ({total_unit})")
+    right.set_title("BLEU vs training cost")
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+        ax.margins(0.2)
+    fig.tight_layout()
+    path = out_dir / "bleu_vs_params.png"
+    fig.savefig(path)
+    plt.close(fig)
+    files["bleu_vs_params"] = path.name
+    return files
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _hms(seconds) -> str:
+    if seconds is None:
+        return "n/a"
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    hours, rest = divmod(int(round(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def _num(value, fmt="{:.2f}") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return fmt.format(value)
+
+
+def render_markdown(report: dict) -> str:
+    runs = report["runs"]
+    base = report["baseline"]
+    lines = [
+        "# Run comparison",
+        "",
+        f"Generated {report['created']} by `{report['command']}`.",
+        "",
+        f"Test set: `{report['data']['reference']}` ({report['data']['num_sentences']} sentences, "
+        f"{report['data']['tgt']}). Each run is scored on its `{report['main_eval']}` checkpoint "
+        "(`last` where that evaluation is missing). Baseline: "
+        f"**{base}**.",
+        "",
+        "| run | checkpoint | BLEU (detok sacreBLEU) | BLEU (tok, compound-split) | chrF2 | params "
+        "| training wall time | train_wall | updates | words/s (train) | inference sent/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, run in runs.items():
+        m, t = run["main_eval"], run["training"]
+        lines.append(
+            f"| {name} | {run['main_eval_name']} (epoch {m['epoch']}, {m['num_updates']} upd) "
+            f"| {_num(m['bleu_detok'])} | {_num(m['bleu_tok_compound_split'])} | {_num(m['chrf'])} "
+            f"| {t['params']:,} | {_hms(t['wall_seconds'])} | {_hms(t['train_wall_seconds'])} "
+            f"| {t['num_updates']:,} | {_num(t['words_per_second'], '{:,.0f}')} "
+            f"| {_num(m['sentences_per_second'])} |"
+        )
+    notes = [f"- {name}: {run['main_eval_note']}" for name, run in runs.items() if run["main_eval_note"]]
+    if notes:
+        lines += ["", "Fallbacks:", *notes]
+    lines += [
+        "",
+        "training wall time: sum over epochs of fairseq's `wall` meter (incl. validation and "
+        "checkpoint writing); train_wall: fairseq's time inside `train_step`; words/s: target "
+        "tokens trained on / train_wall; inference sent/s: fairseq-generate's own count "
+        f"(beam search only, device in report.json).",
+        "",
+        f"## Significance against {base}",
+        "",
+        f"Paired bootstrap resampling, sacreBLEU {report['significance']['sacrebleu_version']} "
+        f"(`PairedTest(test_type='bs')`, {report['significance']['n_samples']} resamples, seed "
+        f"{report['significance']['seed']}); a difference is significant when p < {ALPHA}.",
+        "",
+        "| run | metric | baseline | run | Δ | p-value | significant at 0.05 |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for name, metrics in report["significance"]["comparisons"].items():
+        for entry in metrics.values():
+            verdict = "yes" if entry["significant_at_0.05"] else "no"
+            if entry["significant_at_0.05"]:
+                verdict += " (gain)" if entry["delta"] > 0 else " (loss)"
+            lines.append(
+                f"| {name} | {entry['metric']} | {_num(entry['baseline_score'])} "
+                f"| {_num(entry['system_score'])} | {entry['delta']:+.2f} "
+                f"| {_num(entry['p_value'], '{:.4f}')} | {verdict} |"
+            )
+    lines.append("")
+    for name, metrics in report["significance"]["comparisons"].items():
+        b = metrics.get("bleu_detok")
+        if b:
+            word = "a significant gain" if b["gain_significant_at_0.05"] else (
+                "a significant loss" if b["significant_at_0.05"] else "not significant")
+            lines.append(
+                f"- **{name}** vs {base}: BLEU {b['delta']:+.2f} (p = {b['p_value']:.4f}): {word} at 0.05."
+            )
+    plots = report["plots"]
+    lines += [
+        "",
+        "## Plots",
+        "",
+        f"![BLEU vs training time]({plots['bleu_vs_time']})",
+        "",
+        f"![BLEU vs updates]({plots['bleu_vs_updates']})",
+        "",
+        f"![BLEU vs parameters and training cost]({plots['bleu_vs_params']})",
+        "",
+        "## Evaluated checkpoints",
+        "",
+    ]
+    for name, run in runs.items():
+        lines += [
+            f"### {name}",
+            "",
+            "| eval | epoch | updates | training time at checkpoint | BLEU (detok) | BLEU (tok) | chrF2 | sent/s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for e in run["evals"]:
+            lines.append(
+                f"| {e['name']} | {e['epoch']} | {e['num_updates']} "
+                f"| {_hms(e['training_wall_seconds_at_checkpoint'])} | {_num(e['bleu_detok'])} "
+                f"| {_num(e['bleu_tok_compound_split'])} | {_num(e['chrf'])} "
+                f"| {_num(e['sentences_per_second'])} |"
+            )
+        lines += [
+            "",
+            "| epoch | updates | wall time | train_wall | words/s | train loss | valid loss |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for e in run["training"]["epochs"]:
+            lines.append(
+                f"| {e['epoch']} | {e['num_updates']} | {_hms(e['wall_seconds'])} "
+                f"| {_hms(e['train_wall_seconds'])} | {_num(e['words_per_second'], '{:,.0f}')} "
+                f"| {_num(e['train_loss'], '{:.3f}')} | {_num(e['valid_loss'], '{:.3f}')} |"
+            )
+        lines.append("")
+    lines += ["## How the numbers were computed", ""]
+    for key, sig in report["metric_signatures"].items():
+        description = report["metric_descriptions"][key].rstrip(".")
+        lines.append(f"- `{key}`: {description}. Signature `{sig}`.")
+    for key, sig in report["significance"]["signatures"].items():
+        lines.append(f"- paired bootstrap `{key}`: signature `{sig}`.")
+    lines += ["", "Inputs:", ""]
+    for name, run in runs.items():
+        lines.append(f"- {name}: `{run['train_log']}`; main scores `{run['main_eval']['scores_json']}`, "
+                     f"hypotheses `{run['main_eval']['hyp']}`")
+    lines.append("")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def build_report(args) -> dict:
+    specs = [parse_run_spec(s) for s in args.run]
+    names = [name for name, _ in specs]
+    if len(set(names)) != len(names):
+        raise ReportError(f"run names must be unique: {names}")
+    baseline = args.baseline or names[0]
+    if baseline not in names:
+        raise ReportError(f"--baseline {baseline!r} is not one of the runs {names}")
+    specs.sort(key=lambda spec: spec[0] != baseline)  # baseline first, others in given order
+
+    runs = {name: collect_run(name, path, args.eval) for name, path in specs}
+
+    base_main = runs[baseline]["main_eval"]
+    subset, tgt = base_main["subset"] or "test", base_main["tgt"] or "de"
+    data = Path(args.data)
+    ref_path = data / "raw" / f"{subset}.{tgt}"
+    if not data.is_dir():
+        raise ReportError(f"{data}: no such data directory")
+    if not ref_path.is_file():
+        raise ReportError(f"{ref_path}: missing reference (raw detokenised {tgt} text)")
+    refs = read_lines(ref_path)
+    ref_sha = sha256_of(ref_path)
+
+    recomputed = {name: check_and_recompute(run, refs, ref_path, ref_sha, tgt) for name, run in runs.items()}
+    sig = significance(runs, baseline, recomputed, refs, args.bootstrap_samples)
+    import sacrebleu
+
+    seed = os.environ.get("SACREBLEU_SEED", "12345")
+    base_stored = runs[baseline]["_loaded_main"]["scores"]
+    report = {
+        "schema": SCHEMA,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python", "scripts/compare_runs.py", *args.argv]),
+        "baseline": baseline,
+        "main_eval": args.eval,
+        "data": {
+            "dir": str(data.resolve()),
+            "reference": str(ref_path.resolve()),
+            "reference_sha256": ref_sha,
+            "num_sentences": len(refs),
+            "subset": subset,
+            "tgt": tgt,
+        },
+        "metric_signatures": {
+            key: base_stored[key]["signature"] for key in ("bleu_detok", "bleu_tok_compound_split", "chrf")
+        },
+        "metric_descriptions": {
+            key: base_stored[key].get("computed_as", "") for key in ("bleu_detok", "bleu_tok_compound_split", "chrf")
+        },
+        "runs": {},
+        "significance": {
+            "method": "sacrebleu.significance.PairedTest(test_type='bs'): paired bootstrap "
+            "resampling of each run's main hyp.txt against the baseline's, same resampled "
+            "sentence sets for both; p = (count of centred resampled |differences| > observed "
+            "|difference| + 1) / (n_samples + 1)",
+            "sacrebleu_version": sacrebleu.__version__,
+            "n_samples": args.bootstrap_samples,
+            "seed": seed,
+            "alpha": ALPHA,
+            **sig,
+        },
+    }
+    for name, run in runs.items():
+        entry = {k: v for k, v in run.items() if not k.startswith("_")}
+        entry["curve"] = curve_points(run)
+        report["runs"][name] = entry
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scripts/compare_runs.py",
+        description="Compare fairseq runs (BLEU, chrF, params, training time, speed) with "
+        "paired bootstrap significance against a baseline and plots.",
+    )
+    parser.add_argument("--run", action="append", required=True, metavar="NAME=RUN_DIR",
+                        help="a run directory (train.log, eval/<name>/scores.json); repeat")
+    parser.add_argument("--baseline", default=None, help="run name to test the others against (default: first --run)")
+    parser.add_argument("--data", required=True, help="prepared corpus (its raw/SUBSET.TGT is the reference)")
+    parser.add_argument("--out", required=True, help="REPORT_DIR for report.md, report.json and PNG plots")
+    parser.add_argument("--eval", default="avg", help="main evaluation name under RUN_DIR/eval (default avg, falls back to last)")
+    parser.add_argument("--bootstrap-samples", type=int, default=1000)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        report = build_report(args)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        report["plots"] = make_plots(report, out)
+        report["files"] = {
+            "report_md": str((out / "report.md").resolve()),
+            "report_json": str((out / "report.json").resolve()),
+            **{k: str((out / v).resolve()) for k, v in report["plots"].items()},
+        }
+        markdown = render_markdown(report)
+    except ReportError as err:
+        print(f"compare_runs: error: {err}", file=sys.stderr)
+        return 2
+    with open(out / "report.json", "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+    with open(out / "report.md", "w", encoding="utf-8") as handle:
+        handle.write(markdown)
+    for name, run in report["runs"].items():
+        m = run["main_eval"]
+        print(
+            f"{name:>14}: BLEU {m['bleu_detok']:.2f} (detok) {m['bleu_tok_compound_split']:.2f} "
+            f"(tok, compound-split)  chrF2 {m['chrf']:.2f}  params {run['training']['params']:,}  "
+            f"train {_hms(run['training']['wall_seconds'])}"
+        )
+    for name, metrics in report["significance"]["comparisons"].items():
+        b = metrics["bleu_detok"]
+        print(f"{name} vs {report['baseline']}: ΔBLEU {b['delta']:+.2f}, p = {b['p_value']:.4f}"
+              f" ({'significant' if b['significant_at_0.05'] else 'not significant'} at 0.05)")
+    print(f"report: {out / 'report.md'}")
+    return 0

@@ -1,0 +1,621 @@
+"""scripts/evaluate.sh and scripts/compare_runs.py, end to end on a tiny corpus, plus unit tests.
+
+The session fixture builds a synthetic EN->DE corpus in the contract's layout
+(raw/, spm/spm.model, bin/), trains transformer_tiny and
+contextpool_transformer_tiny for 2 epochs, evaluates them with
+scripts/evaluate.sh and compares them with scripts/compare_runs.py. The test
+set has 21 lines, not a multiple of 8, so a dropped last batch would show.
+"""
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sacrebleu
+import sentencepiece as spm
+from sacrebleu.metrics import BLEU
+
+from pipeline import evaluate as ev
+from pipeline import fairseq_logs as fl
+from pipeline import report as rp
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+N_TEST = 21
+ARCHS = {"baseline": "transformer_tiny", "contextpool": "contextpool_transformer_tiny"}
+
+# --------------------------------------------------------------------------- fixture
+
+_LEXICON = {
+    "the": "der", "a": "ein", "house": "Haus", "cat": "Katze", "dog": "Hund", "big": "groß",
+    "small": "klein", "red": "rot", "blue": "blau", "car": "Auto", "tree": "Baum", "man": "Mann",
+    "sees": "sieht", "has": "hat", "likes": "mag", "old": "alt", "new": "neu",
+    "long-term": "Langzeit-Studie", "know-how": "Know-how", "east-west": "Ost-West-Konflikt",
+}
+
+
+def _sentences(n, rng):
+    words = sorted(_LEXICON)
+    pairs = []
+    for _ in range(n):
+        chosen = [rng.choice(words) for _ in range(rng.randint(2, 5))]
+        en = " ".join(chosen).capitalize() + "."
+        de = " ".join(_LEXICON[w] for w in chosen)
+        de = de[0].upper() + de[1:] + "."
+        if rng.random() < 0.2:
+            en, de = f'"{en}"', f"„{de}“"
+        pairs.append((en, de))
+    return pairs
+
+
+def _env():
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONIOENCODING="utf-8")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "scripts"), env.get("PYTHONPATH")]))
+    return env
+
+
+def _run(cmd, **kw):
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), **kw)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def _wait_all(procs):
+    for cmd, proc, log in procs:
+        rc = proc.wait()
+        if rc != 0:
+            text = Path(log).read_text(errors="replace") if log else ""
+            raise AssertionError(f"{cmd} failed ({rc}):\n{text[-3000:]}")
+
+
+def _make_corpus(data: Path):
+    rng = random.Random(7)
+    (data / "raw").mkdir(parents=True)
+    (data / "spm").mkdir()
+    (data / "tok").mkdir()
+    for split, n in (("train", 160), ("valid", 16), ("test", N_TEST)):
+        pairs = _sentences(n, rng)
+        (data / "raw" / f"{split}.en").write_text("".join(e + "\n" for e, _ in pairs), encoding="utf-8")
+        (data / "raw" / f"{split}.de").write_text("".join(d + "\n" for _, d in pairs), encoding="utf-8")
+    spm.SentencePieceTrainer.train(
+        input=f"{data}/raw/train.en,{data}/raw/train.de", model_prefix=str(data / "spm" / "spm"),
+        vocab_size=90, character_coverage=1.0, hard_vocab_limit=False, bos_id=-1, eos_id=-1,
+        pad_id=-1, unk_id=0, num_threads=1, minloglevel=2,
+    )
+    processor = spm.SentencePieceProcessor(model_file=str(data / "spm" / "spm.model"))
+    for split in ("train", "valid", "test"):
+        for lang in ("en", "de"):
+            lines = ev.read_lines(data / "raw" / f"{split}.{lang}")
+            (data / "tok" / f"{split}.{lang}").write_text(
+                "".join(" ".join(processor.encode(line, out_type=str)) + "\n" for line in lines),
+                encoding="utf-8",
+            )
+    # fairseq-preprocess in this process: the tests import fairseq anyway, which is most of its cost
+    from fairseq import options
+    from fairseq_cli import preprocess
+
+    preprocess.main(options.get_preprocessing_parser().parse_args([
+        "--source-lang", "en", "--target-lang", "de",
+        "--trainpref", str(data / "tok" / "train"), "--validpref", str(data / "tok" / "valid"),
+        "--testpref", str(data / "tok" / "test"), "--destdir", str(data / "bin"),
+        "--joined-dictionary", "--workers", "1",
+    ]))
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval_report")
+    data = root / "data"
+    _make_corpus(data)
+
+    runs = {name: root / name for name in ARCHS}
+    procs = []
+    for name, arch in ARCHS.items():
+        runs[name].mkdir()
+        log = runs[name] / "train.log"
+        cmd = [PY, "-m", "fairseq_cli.train", str(data / "bin"), "--user-dir", str(ROOT / "fairseq_plugins"),
+               "--arch", arch, "--share-all-embeddings", "--optimizer", "adam", "--lr", "1e-3",
+               "--max-tokens", "300", "--max-epoch", "2", "--save-dir", str(runs[name] / "checkpoints"),
+               "--log-format", "json", "--log-interval", "2", "--cpu", "--seed", "1", "--num-workers", "0"]
+        with open(log, "w") as handle:
+            procs.append((cmd, subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=_env()), log))
+    _wait_all(procs)
+
+    evals = [("baseline", "last", "checkpoint_last.pt"), ("contextpool", "last", "checkpoint_last.pt"),
+             ("contextpool", "epoch1", "checkpoint1.pt")]
+    procs = []
+    for name, eval_name, ckpt in evals:
+        out = runs[name] / "eval" / eval_name
+        out.parent.mkdir(exist_ok=True)
+        cmd = ["bash", str(ROOT / "scripts" / "evaluate.sh"), "--data", str(data),
+               "--checkpoint", str(runs[name] / "checkpoints" / ckpt), "--out", str(out),
+               "--beam", "2", "--cpu", "--", "--max-len-a", "1.2", "--max-len-b", "4", "--num-workers", "0"]
+        log = root / f"evaluate_{name}_{eval_name}.out"
+        with open(log, "w") as handle:
+            procs.append((cmd, subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=_env()), log))
+    _wait_all(procs)
+
+    report_dir = root / "report"
+    proc = _run([PY, str(ROOT / "scripts" / "compare_runs.py"), "--run", f"baseline={runs['baseline']}",
+                 "--run", f"contextpool={runs['contextpool']}", "--baseline", "baseline",
+                 "--data", str(data), "--out", str(report_dir), "--bootstrap-samples", "200"])
+    return {"root": root, "data": data, "runs": runs, "report": report_dir, "report_stdout": proc.stdout,
+            "evals": [(name, runs[name] / "eval" / e) for name, e, _ in evals]}
+
+
+def _scores(eval_dir):
+    return json.loads((eval_dir / "scores.json").read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- evaluate.sh
+
+slow = pytest.mark.slow
+
+
+@slow
+def test_hyp_txt_has_one_line_per_reference_line(pipeline):
+    refs = ev.read_lines(pipeline["data"] / "raw" / "test.de")
+    assert len(refs) == N_TEST
+    for _, eval_dir in pipeline["evals"]:
+        hyps = ev.read_lines(eval_dir / "hyp.txt")
+        assert len(hyps) == len(refs)
+        scores = _scores(eval_dir)
+        assert scores["num_sentences"] == N_TEST
+        for name in ("generate.log", "hyp.tok", "ref.tok"):
+            assert (eval_dir / name).is_file()
+
+
+@slow
+def test_hyp_txt_is_the_spm_decoded_generate_output_in_source_order(pipeline):
+    processor = spm.SentencePieceProcessor(model_file=str(pipeline["data"] / "spm" / "spm.model"))
+    for _, eval_dir in pipeline["evals"]:
+        by_id = {}
+        for line in (eval_dir / "generate.log").read_text(encoding="utf-8").split("\n"):
+            if line.startswith("H-"):
+                head, _score, text = line.split("\t", 2)
+                by_id[int(head[2:])] = processor.decode(text.split())
+        assert sorted(by_id) == list(range(N_TEST))
+        assert ev.read_lines(eval_dir / "hyp.txt") == [by_id[i] for i in range(N_TEST)]
+
+
+@slow
+def test_scores_equal_a_sacrebleu_recomputation(pipeline):
+    refs = ev.read_lines(pipeline["data"] / "raw" / "test.de")
+    for _, eval_dir in pipeline["evals"]:
+        scores = _scores(eval_dir)
+        hyps = ev.read_lines(eval_dir / "hyp.txt")
+        assert scores["bleu_detok"]["score"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-9)
+        assert scores["chrf"]["score"] == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score, abs=1e-9)
+        assert scores["bleu_detok"]["signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp")
+        assert "nc:6" in scores["chrf"]["signature"]
+        # tokenised compound-split BLEU: the kept tokenised files, BLEU with no further tokenisation
+        hyp_tok, ref_tok = ev.read_lines(eval_dir / "hyp.tok"), ev.read_lines(eval_dir / "ref.tok")
+        splitter = ev.CompoundSplitTokenizer("de")
+        assert hyp_tok == [splitter(h) for h in hyps]
+        assert ref_tok == [splitter(r) for r in refs]
+        assert any("##AT##-##AT##" in r for r in ref_tok)
+        tok = BLEU(tokenize="none", smooth_method="none", force=True).corpus_score(hyp_tok, [ref_tok])
+        assert scores["bleu_tok_compound_split"]["score"] == pytest.approx(tok.score, abs=1e-9)
+        assert "tok:none|smooth:none" in scores["bleu_tok_compound_split"]["signature"]
+        for key in ("bleu_detok", "chrf", "bleu_tok_compound_split"):
+            assert scores[key]["computed_as"]
+
+
+@slow
+def test_scores_record_checkpoint_speed_and_decoding(pipeline):
+    for name, eval_dir in pipeline["evals"]:
+        scores = _scores(eval_dir)
+        train = fl.parse_train_log(pipeline["runs"][name] / "train.log")
+        ckpt = scores["checkpoint"]
+        if eval_dir.name == "epoch1":
+            assert Path(ckpt["path"]).name == "checkpoint1.pt"
+            assert (ckpt["epoch"], ckpt["num_updates"]) == (1, train["epochs"][0]["num_updates"])
+        else:
+            assert (ckpt["epoch"], ckpt["num_updates"]) == (2, train["num_updates"])
+        assert ckpt["mid_epoch"] is False
+        speed = scores["speed"]
+        line = next(l for l in (eval_dir / "generate.log").read_text().split("\n") if "Translated " in l)
+        assert speed["sentences"] == N_TEST
+        assert f"Translated {N_TEST} sentences" in line
+        assert f"({speed['sentences_per_second']:.2f} sentences/s" in line
+        assert speed["seconds"] >= 0 and speed["tokens"] > 0 and speed["device"] == "cpu"
+        assert scores["decoding"]["beam"] == 2 and scores["decoding"]["lenpen"] == 0.6
+        assert "--required-batch-size-multiple" in scores["decoding"]["command"]
+        assert scores["decoding"]["extra_generate_args"][:2] == ["--max-len-a", "1.2"]
+        assert scores["files"]["reference"] == str((pipeline["data"] / "raw" / "test.de").resolve())
+
+
+@slow
+def test_checkpoint_info_of_plain_and_averaged_checkpoints(pipeline, tmp_path):
+    import torch
+
+    from fairseq_plugins.checkpoint_loading import load_checkpoint
+
+    ckpts = pipeline["runs"]["baseline"] / "checkpoints"
+    train = fl.parse_train_log(pipeline["runs"]["baseline"] / "train.log")
+    first = ev.checkpoint_info(ckpts / "checkpoint1.pt")
+    assert (first["epoch"], first["num_updates"], first["mid_epoch"]) == (1, train["epochs"][0]["num_updates"], False)
+    assert first["arch"] == "transformer_tiny"
+    # an averaging script keeps one input's fields and lists its inputs: the newest input counts
+    state = load_checkpoint(str(ckpts / "checkpoint1.pt"))
+    state["extra_state"]["averaged_checkpoints"] = [str(ckpts / "checkpoint1.pt"), str(ckpts / "checkpoint2.pt")]
+    torch.save(state, tmp_path / "avg.pt")
+    info = ev.checkpoint_info(tmp_path / "avg.pt")
+    assert (info["epoch"], info["num_updates"]) == (2, train["num_updates"])
+    assert [m["epoch"] for m in info["averaged_checkpoints"]] == [1, 2]
+    assert "checkpoint2.pt" in info["progress_from"]
+
+
+# --------------------------------------------------------------------------- compare_runs.py
+
+
+@pytest.fixture(scope="session")
+def report(pipeline):
+    return json.loads((pipeline["report"] / "report.json").read_text(encoding="utf-8"))
+
+
+@slow
+def test_report_numbers_match_scores_and_train_log(pipeline, report):
+    assert report["baseline"] == "baseline"
+    assert list(report["runs"]) == ["baseline", "contextpool"]
+    for name, run in report["runs"].items():
+        run_dir = pipeline["runs"][name]
+        scores = _scores(run_dir / "eval" / "last")
+        main = run["main_eval"]
+        assert run["main_eval_name"] == "last" and "avg" in run["main_eval_note"]  # avg missing: fallback
+        assert main["bleu_detok"] == scores["bleu_detok"]["score"]
+        assert main["bleu_tok_compound_split"] == scores["bleu_tok_compound_split"]["score"]
+        assert main["chrf"] == scores["chrf"]["score"]
+        assert main["sentences_per_second"] == scores["speed"]["sentences_per_second"]
+        assert Path(main["scores_json"]) == (run_dir / "eval" / "last" / "scores.json").resolve()
+        assert Path(run["train_log"]) == (run_dir / "train.log").resolve()
+        train = fl.parse_train_log(run_dir / "train.log")
+        for key in ("params", "wall_seconds", "train_wall_seconds", "num_updates", "words_per_second"):
+            assert run["training"][key] == train[key]
+        assert run["training"]["num_epochs"] == 2
+        assert main["training_wall_seconds_at_checkpoint"] == train["wall_seconds"]
+    # every input named in report.json exists
+    assert Path(report["data"]["reference"]).is_file()
+    assert report["data"]["num_sentences"] == N_TEST
+    curve = report["runs"]["contextpool"]["curve"]
+    assert [p["name"] for p in curve] == ["epoch1", "last"]
+    assert curve[0]["num_updates"] < curve[1]["num_updates"]
+    assert "baseline" in pipeline["report_stdout"] and "contextpool" in pipeline["report_stdout"]
+
+
+@slow
+def test_report_params_are_the_models_real_parameter_counts(pipeline, report):
+    from fairseq.data import Dictionary
+
+    from helpers import build_model
+
+    dictionary = Dictionary.load(str(pipeline["data"] / "bin" / "dict.en.txt"))
+    for name, arch in ARCHS.items():
+        model = build_model(arch, dictionary=dictionary)
+        real = sum(p.numel() for p in model.parameters())
+        assert report["runs"][name]["training"]["params"] == real
+    assert report["runs"]["contextpool"]["training"]["params"] > report["runs"]["baseline"]["training"]["params"]
+
+
+@slow
+def test_report_significance_plots_and_markdown(pipeline, report):
+    comparison = report["significance"]["comparisons"]["contextpool"]
+    assert set(comparison) == {"bleu_detok", "chrf", "bleu_tok_compound_split"}
+    for entry in comparison.values():
+        assert 0 < entry["p_value"] <= 1
+        assert entry["delta"] == pytest.approx(entry["system_score"] - entry["baseline_score"])
+        assert isinstance(entry["significant_at_0.05"], bool)
+        assert entry["significant_at_0.05"] == (entry["p_value"] < 0.05 and entry["delta"] != 0)
+    assert comparison["bleu_detok"]["baseline_score"] == report["runs"]["baseline"]["main_eval"]["bleu_detok"]
+    assert "bs:200" in report["significance"]["signatures"]["bleu_detok"]
+    markdown = (pipeline["report"] / "report.md").read_text(encoding="utf-8")
+    for key in ("bleu_vs_time", "bleu_vs_updates", "bleu_vs_params"):
+        png = pipeline["report"] / report["plots"][key]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png.stat().st_size > 2000
+        assert f"]({png.name})" in markdown
+    assert "p-value" in markdown and "compound-split" in markdown
+
+
+# --------------------------------------------------------------------------- missing files
+
+
+def test_evaluate_names_a_missing_checkpoint(tmp_path):
+    data = tmp_path / "data"
+    (data / "raw").mkdir(parents=True)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "evaluate.sh"), "--data", str(data),
+         "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, env=_env(),
+    )
+    assert proc.returncode == 2
+    assert str(data / "bin" / "dict.en.txt") in proc.stderr  # the first missing input
+
+
+@slow
+def test_evaluate_names_each_missing_input(pipeline, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(pipeline["data"], data)
+    ckpt = pipeline["runs"]["baseline"] / "checkpoints" / "checkpoint_last.pt"
+    args = ["--data", str(data), "--checkpoint", str(ckpt), "--out", str(tmp_path / "out")]
+
+    missing_ckpt = tmp_path / "missing.pt"
+    assert ev.main(["--data", str(data), "--checkpoint", str(missing_ckpt), "--out", str(tmp_path / "o")]) == 2
+    assert str(missing_ckpt) in capsys.readouterr().err
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(ckpt.read_bytes()[:1000])
+    assert ev.main(["--data", str(data), "--checkpoint", str(truncated), "--out", str(tmp_path / "o")]) == 2
+    assert str(truncated) in capsys.readouterr().err
+
+    for victim in (data / "raw" / "test.de", data / "spm" / "spm.model", data / "bin" / "test.en-de.en.idx"):
+        saved = victim.read_bytes()
+        victim.unlink()
+        assert ev.main(args) == 2
+        assert str(victim) in capsys.readouterr().err
+        victim.write_bytes(saved)
+
+    with open(data / "raw" / "test.de", "a", encoding="utf-8") as handle:
+        handle.write("Noch ein Satz.\n")
+    assert ev.main(args) == 2
+    err = capsys.readouterr().err
+    assert str(data / "raw" / "test.en") in err and "line-aligned" in err
+
+    # nothing was written for the failed runs
+    assert not (tmp_path / "out" / "scores.json").exists()
+
+
+@slow
+def test_compare_runs_names_missing_files(pipeline, tmp_path, capsys):
+    base = pipeline["runs"]["baseline"]
+    broken = tmp_path / "broken"
+    shutil.copytree(pipeline["runs"]["contextpool"], broken, ignore=shutil.ignore_patterns("*.pt"))
+    common = ["--data", str(pipeline["data"]), "--out", str(tmp_path / "rep")]
+
+    (broken / "train.log").unlink()
+    assert rp.main(["--run", f"b={base}", "--run", f"c={broken}", *common]) == 2
+    assert str(broken / "train.log") in capsys.readouterr().err
+
+    shutil.copy(pipeline["runs"]["contextpool"] / "train.log", broken / "train.log")
+    shutil.rmtree(broken / "eval" / "last")
+    shutil.rmtree(broken / "eval" / "epoch1")
+    assert rp.main(["--run", f"b={base}", "--run", f"c={broken}", *common]) == 2
+    err = capsys.readouterr().err
+    assert str(broken / "eval" / "avg" / "scores.json") in err and str(broken / "eval" / "last" / "scores.json") in err
+
+    # with an 'avg' evaluation present, it is the main one (no fallback)
+    shutil.copytree(pipeline["runs"]["contextpool"] / "eval" / "last", broken / "eval" / "avg")
+    assert rp.main(["--run", f"b={base}", "--run", f"c={broken}", "--eval", "avg", *common]) == 0
+    capsys.readouterr()
+    made = json.loads((tmp_path / "rep" / "report.json").read_text(encoding="utf-8"))
+    assert made["runs"]["c"]["main_eval_name"] == "avg" and made["runs"]["c"]["main_eval_note"] is None
+    assert made["runs"]["b"]["main_eval_name"] == "last"
+
+    (broken / "eval" / "avg" / "hyp.txt").unlink()
+    assert rp.main(["--run", f"b={base}", "--run", f"c={broken}", *common]) == 2
+    assert str(broken / "eval" / "avg" / "hyp.txt") in capsys.readouterr().err
+
+    # a hyp.txt edited after scoring is caught
+    shutil.copy(pipeline["runs"]["contextpool"] / "eval" / "last" / "hyp.txt", broken / "eval" / "avg" / "hyp.txt")
+    with open(broken / "eval" / "avg" / "hyp.txt", "a", encoding="utf-8") as handle:
+        handle.write("extra\n")
+    assert rp.main(["--run", f"b={base}", "--run", f"c={broken}", *common]) == 2
+    assert "sha256" in capsys.readouterr().err
+
+    assert rp.main(["--run", f"b={base}", "--data", str(tmp_path / "nodata"), "--out", str(tmp_path / "r")]) == 2
+    assert str(tmp_path / "nodata") in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- unit tests
+
+
+def test_compound_split_matches_the_perl_substitution():
+    assert ev.compound_split("rich-text format") == "rich ##AT##-##AT## text format"
+    # non-overlapping left to right like Perl's s///g: the middle "b" is consumed
+    assert ev.compound_split("a-b-c") == "a ##AT##-##AT## b-c"
+    assert ev.compound_split("Ost-West-Konflikt") == "Ost ##AT##-##AT## West ##AT##-##AT## Konflikt"
+    assert ev.compound_split("a - b -- c") == "a - b -- c"
+    assert ev.compound_split("-x x-") == "-x x-"
+
+
+def test_compound_split_tokenizer_is_moses_then_atat():
+    splitter = ev.CompoundSplitTokenizer("de")
+    assert splitter("Die Langzeit-Studie kostet 3,50 €.") == "Die Langzeit ##AT##-##AT## Studie kostet 3,50 € ."
+    # replace-unicode-punctuation turns “ into ", which tokenizer.perl escapes
+    assert splitter("Das „Know-how“ & mehr") == "Das „ Know ##AT##-##AT## how &quot; &amp; mehr"
+
+
+def test_tokenised_bleu_is_plain_bleu_on_tokens():
+    hyps = ["Die Langzeit ##AT##-##AT## Studie ist gut .", "Ein Haus ."]
+    refs = ["Die Langzeit ##AT##-##AT## Studie ist gut .", "Ein rotes Haus ."]
+    got = ev.score_bleu_tok_compound_split(hyps, refs)
+    expected = BLEU(tokenize="none", smooth_method="none").corpus_score(hyps, [refs])
+    assert got["score"] == pytest.approx(expected.score)
+    assert got["sys_len"] == 10 and got["ref_len"] == 11
+
+
+def test_detokenise_rejects_missing_or_extra_hypotheses(tmp_path):
+    model = tmp_path / "m"
+    text = tmp_path / "t.txt"
+    text.write_text("".join(f"zeile {i} mit etwas text\n" for i in range(50)), encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(text), model_prefix=str(model), vocab_size=30,
+                                   hard_vocab_limit=False, minloglevel=2, num_threads=1)
+    processor = spm.SentencePieceProcessor(model_file=f"{model}.model")
+    zeile, text_ = " ".join(processor.encode("zeile 1", out_type=str)), " ".join(processor.encode("text", out_type=str))
+    hyps = {0: (-1.0, zeile), 2: (-1.0, text_)}
+    with pytest.raises(ev.EvaluationError, match=r"2 hypotheses for 3 reference lines.*missing ids: \[1\]"):
+        ev.detokenise(hyps, 3, Path(f"{model}.model"), tmp_path / "generate.log")
+    with pytest.raises(ev.EvaluationError, match=r"unexpected ids: \[2\]"):
+        ev.detokenise(hyps | {1: (0.0, text_)}, 2, Path(f"{model}.model"), tmp_path / "generate.log")
+    assert ev.detokenise({1: (0.0, text_), 0: (0.0, zeile)}, 2, Path(f"{model}.model"), tmp_path) == [
+        "zeile 1", "text"]
+
+
+def test_read_lines_counts_like_wc():
+    assert ev.read_lines.__doc__
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f"
+        path.write_bytes("a\n\nb\u2028c\r\n".encode("utf-8"))
+        assert ev.read_lines(path) == ["a", "", "b\u2028c"]
+        path.write_bytes(b"\n")
+        assert ev.read_lines(path) == [""]
+        path.write_bytes(b"")
+        assert ev.read_lines(path) == []
+
+
+def test_evaluate_orders_detokenises_and_scores_generate_output(tmp_path, monkeypatch, capsys):
+    """evaluate.py after fairseq-generate, on a fake generate.log with non-trivial BLEU."""
+    data = tmp_path / "data"
+    for sub in ("raw", "spm", "bin"):
+        (data / sub).mkdir(parents=True)
+    rng = random.Random(3)
+    pairs = _sentences(40, rng)
+    refs = [d for _, d in pairs]
+    (data / "raw" / "test.en").write_text("".join(e + "\n" for e, _ in pairs), encoding="utf-8")
+    (data / "raw" / "test.de").write_text("".join(r + "\n" for r in refs), encoding="utf-8")
+    spm.SentencePieceTrainer.train(
+        input=str(data / "raw" / "test.de"), model_prefix=str(data / "spm" / "spm"), vocab_size=60,
+        hard_vocab_limit=False, minloglevel=2, num_threads=1, bos_id=-1, eos_id=-1, pad_id=-1)
+    for name in ("dict.en.txt", "dict.de.txt", "test.en-de.en.idx", "test.en-de.de.idx"):
+        (data / "bin" / name).write_text("")  # only their presence is checked before generation
+    ckpt = tmp_path / "checkpoint3.pt"
+    ckpt.write_bytes(b"")
+    processor = spm.SentencePieceProcessor(model_file=str(data / "spm" / "spm.model"))
+    # hypotheses: the reference with its last word dropped on every other line
+    expected = [r if i % 2 else " ".join(r.split()[:-1]) or r for i, r in enumerate(refs)]
+
+    def fake_run_logged(cmd, log_path, env=None):
+        assert cmd[1:3] == ["-m", "pipeline.fairseq_generate"] and cmd[5] == "--"
+        assert "--required-batch-size-multiple" in cmd and "--cpu" in cmd
+        lines = []
+        for i in reversed(range(len(expected))):  # fairseq prints batches sorted by length
+            pieces = " ".join(processor.encode(expected[i], out_type=str))
+            lines += [f"S-{i}\tx\n", f"H-{i}\t-0.5\t{pieces}\n", f"D-{i}\t-0.5\tx\n"]
+        lines.append("2026-01-01 | INFO | fairseq_cli.generate | Translated 40 sentences "
+                     "(400 tokens) in 2.0s (20.00 sentences/s, 200.00 tokens/s)\n")
+        Path(log_path).write_text("".join(lines), encoding="utf-8")
+        Path(cmd[3]).write_text(json.dumps({"path": str(ckpt), "epoch": 3, "num_updates": 30}))
+        return 0, 2.5
+
+    monkeypatch.setattr(ev, "run_logged", fake_run_logged)
+    out = tmp_path / "eval"
+    assert ev.main(["--data", str(data), "--checkpoint", str(ckpt), "--out", str(out), "--cpu",
+                    "--beam", "5", "--lenpen", "1.0"]) == 0
+    printed = capsys.readouterr().out
+    hyps = ev.read_lines(out / "hyp.txt")
+    assert hyps == expected
+    scores = _scores(out)
+    bleu = sacrebleu.corpus_bleu(expected, [refs]).score
+    assert 20 < bleu < 100 and scores["bleu_detok"]["score"] == pytest.approx(bleu, abs=1e-9)
+    assert scores["chrf"]["score"] == pytest.approx(sacrebleu.corpus_chrf(expected, [refs]).score, abs=1e-9)
+    splitter = ev.CompoundSplitTokenizer("de")
+    tok = BLEU(tokenize="none", smooth_method="none").corpus_score(
+        [splitter(h) for h in expected], [[splitter(r) for r in refs]])
+    assert scores["bleu_tok_compound_split"]["score"] == pytest.approx(tok.score, abs=1e-9)
+    assert scores["speed"]["sentences_per_second"] == 20.0 and scores["speed"]["seconds"] == 2.0
+    assert scores["checkpoint"]["num_updates"] == 30 and scores["decoding"]["beam"] == 5
+    assert f"{bleu:6.2f}" in printed and "sentences/s" in printed
+    assert not (out / "checkpoint_info.json").exists()
+
+
+TRAIN_LOG = """\
+2026-01-01 10:00:00 | INFO | fairseq_cli.train | Namespace(arch='contextpool_transformer_tiny', max_epoch=3)
+2026-01-01 10:00:01 | INFO | fairseq_cli.train | num. shared model params: 141,576 (num. trained: 141,576)
+2026-01-01 10:00:05 | INFO | train_inner | {"epoch": 1, "update": 0.5, "loss": "6.5", "wps": "600", "num_updates": "5", "train_wall": "4", "wall": "5"}
+2026-01-01 10:00:10 | INFO | valid | {"epoch": 1, "valid_loss": "5.655", "valid_num_updates": "10"}
+2026-01-01 10:00:10 | INFO | train | {"epoch": 1, "train_loss": "6.122", "train_wps": "500.0", "train_ups": "1", "train_wpb": "300", "train_num_updates": "10", "train_train_wall": "8", "train_wall": "10"}
+2026-01-01 10:00:20 | INFO | valid | {"epoch": 2, "valid_loss": "5.053", "valid_num_updates": "20", "valid_best_loss": "5.053"}
+2026-01-01 10:00:20 | INFO | train | {"epoch": 2, "train_loss": "5.4", "train_wps": "400", "train_ups": "1", "train_wpb": "200", "train_num_updates": "20", "train_train_wall": "5", "train_wall": "20"}
+2026-01-01 10:00:27 | INFO | train_inner | {"epoch": 3, "update": 2.5, "loss": "5", "num_updates": "25", "train_wall": "3", "wall": "27"}
+2026-01-01 10:01:00 | INFO | fairseq_cli.train | Namespace(arch='contextpool_transformer_tiny', max_epoch=3)
+2026-01-01 10:01:01 | INFO | fairseq_cli.train | num. shared model params: 141,576 (num. trained: 141,576)
+2026-01-01 10:01:02 | INFO | fairseq.trainer | Loaded checkpoint run/checkpoints/checkpoint_last.pt (epoch 3 @ 20 updates)
+2026-01-01 10:01:10 | INFO | valid | {"epoch": 3, "valid_loss": "4.2", "valid_num_updates": "30"}
+2026-01-01 10:01:10 | INFO | train | {"epoch": 3, "train_loss": "4.7", "train_wps": "1000", "train_ups": "1", "train_wpb": "250", "train_num_updates": "30", "train_train_wall": "2", "train_wall": "9"}
+2026-01-01 10:01:10 | INFO | fairseq_cli.train | done training in 9.1 seconds
+"""
+
+
+def test_parse_train_log_with_a_resumed_run():
+    log = fl.parse_train_log_lines(TRAIN_LOG.splitlines(True), source="snippet")
+    assert (log["params"], log["params_trained"], log["arch"]) == (141576, 141576, "contextpool_transformer_tiny")
+    assert log["num_processes"] == 2 and log["resumed_from"][0]["num_updates"] == 20
+    assert [e["epoch"] for e in log["epochs"]] == [1, 2, 3]
+    assert [e["updates_in_epoch"] for e in log["epochs"]] == [10, 10, 10]
+    # epoch 3: 9 s in the second process + 7 s the first one spent after epoch 2 (wall 27 - 20)
+    assert [e["wall_seconds"] for e in log["epochs"]] == [10, 10, 16]
+    assert [e["cumulative_wall_seconds"] for e in log["epochs"]] == [10, 20, 36]
+    assert [e["valid_loss"] for e in log["epochs"]] == [5.655, 5.053, 4.2]
+    assert log["wall_seconds"] == 36 and log["train_wall_seconds"] == 15
+    assert log["words"] == 300 * 10 + 200 * 10 + 250 * 10
+    assert log["words_per_second"] == pytest.approx(7500 / 15)
+    assert log["fairseq_wps_mean"] == pytest.approx(7500 / (3000 / 500 + 2000 / 400 + 2500 / 1000))
+    assert log["num_updates"] == 30 and log["finished"] and log["done_training_seconds"] == 9.1
+
+
+def test_parse_train_log_keeps_the_last_run_of_a_repeated_epoch():
+    lines = TRAIN_LOG.splitlines(True)
+    epoch2 = next(l for l in lines if '"epoch": 2, "train_loss"' in l)
+    rerun = [
+        "x | INFO | fairseq_cli.train | num. shared model params: 141,576 (num. trained: 141,576)\n",
+        epoch2.replace('"train_wall": "20"', '"train_wall": "11"').replace('"5.4"', '"5.3"'),
+    ]
+    log = fl.parse_train_log_lines(lines + rerun, source="snippet")
+    assert [e["epoch"] for e in log["epochs"]] == [1, 2]
+    assert log["epochs"][1]["train_loss"] == 5.3
+    assert [e["epoch"] for e in log["discarded_epoch_records"]] == [2, 3]
+    assert log["num_updates"] == 20
+
+
+def test_parse_train_log_errors_name_the_file(tmp_path):
+    with pytest.raises(fl.LogParseError, match="no-such.log"):
+        fl.parse_train_log(tmp_path / "no-such.log")
+    path = tmp_path / "train.log"
+    path.write_text("num. shared model params: 10 (num. trained: 10)\n")
+    with pytest.raises(fl.LogParseError, match=str(path)):
+        fl.parse_train_log(path)
+
+
+def test_parse_generate_log():
+    lines = [
+        "S-1\t▁hello\n",
+        "H-1\t-0.25\t▁hal lo\n",
+        "INFO:fairseq_cli.generate:Translated 3,003 sentences (87,654 tokens) in 12.3s "
+        "(244.15 sentences/s, 7126.34 tokens/s)\n",
+        "H-0\t-1.5\t\n",
+        "Generate test with beam=4: BLEU4 = 1.00, 1/1/1/1 (BP=1.000, ratio=1.0, syslen=3, reflen=3)\n",
+    ]
+    parsed = fl.parse_generate_log_lines(lines)
+    assert parsed["hypotheses"] == {1: (-0.25, "▁hal lo"), 0: (-1.5, "")}
+    assert parsed["speed"] == {"sentences": 3003, "tokens": 87654, "seconds": 12.3,
+                               "sentences_per_second": 244.15, "tokens_per_second": 7126.34}
+    assert parsed["fairseq_bleu"].startswith("Generate test with beam=4")
+    with pytest.raises(fl.LogParseError, match="H-1 appears twice"):
+        fl.parse_generate_log_lines(lines + ["H-1\t-0.3\t▁x\n"], source="g.log")
+
+
+def test_paired_bootstrap_p_values():
+    refs = [f"das ist satz nummer {i} hier" for i in range(40)]
+    good = list(refs)
+    bad = [f"etwas ganz anderes {i}" for i in range(40)]
+    splitter = ev.CompoundSplitTokenizer("de")
+
+    def rec(hyps):
+        return {"hyps": hyps, "hyps_tok": [splitter(h) for h in hyps], "refs_tok": [splitter(r) for r in refs]}
+
+    result = rp.significance({"base": None, "same": None, "better": None}, "base",
+                             {"base": rec(bad), "same": rec(bad), "better": rec(good)}, refs, 200)
+    same, better = result["comparisons"]["same"], result["comparisons"]["better"]
+    for entry in list(same.values()) + list(better.values()):
+        assert 0 < entry["p_value"] <= 1
+    assert same["bleu_detok"]["delta"] == 0 and not same["bleu_detok"]["significant_at_0.05"]
+    assert better["bleu_detok"]["delta"] > 50 and better["bleu_detok"]["gain_significant_at_0.05"]
+    assert better["chrf"]["p_value"] < 0.05
+    assert "bs:200" in result["signatures"]["bleu_detok"]

@@ -76,6 +76,10 @@ DEVICE_FLAGS=()
 [[ "$CPU" == 1 ]] && DEVICE_FLAGS=(--cpu)
 
 mkdir -p "$RUN_DIR/checkpoints"
+# --update-epoch-batch-itr True (below) forms the batches anew each epoch under seed + epoch.
+# Without it fairseq forms them once, under seed + the epoch it starts in, and reuses them: a
+# run resumed in epoch E >= 2 would form them under seed + E and skip other sentences than
+# those the killed run had trained on (tests/test_resume.py).
 # FAIRSEQ_TRAIN lets a launcher wrap the command (torchrun, srun); default: fairseq-train
 read -r -a TRAIN_CMD <<< "${FAIRSEQ_TRAIN:-fairseq-train}"
 CMD=("${TRAIN_CMD[@]}" "$DATA"
@@ -86,12 +90,37 @@ CMD=("${TRAIN_CMD[@]}" "$DATA"
   --criterion label_smoothed_cross_entropy --label-smoothing 0.1
   --max-tokens "$MAX_TOKENS" --update-freq "$UPDATE_FREQ"
   --max-update "$MAX_UPDATE" --max-epoch "$MAX_EPOCH" --seed "$SEED"
+  --update-epoch-batch-itr True
   --save-dir "$RUN_DIR/checkpoints"
   --log-format json --log-interval 50 --no-progress-bar
   "${PRECISION_FLAGS[@]}" "${DEVICE_FLAGS[@]}" "${EXTRA[@]}")
 
-if [[ -f "$RUN_DIR/checkpoints/checkpoint_last.pt" ]]; then
-  echo "train.sh: resuming from $RUN_DIR/checkpoints/checkpoint_last.pt"
+# The checkpoint fairseq-train will load: --restore-file if given, else checkpoint_last.pt.
+# fairseq fails on an unreadable one with a torch traceback that does not name the file, and
+# silently trains from scratch when an explicit --restore-file does not exist: check first.
+RESTORE="$RUN_DIR/checkpoints/checkpoint_last.pt"
+for ((i = 0; i < ${#EXTRA[@]}; i++)); do
+  case "${EXTRA[i]}" in
+    --restore-file) RESTORE="${EXTRA[i+1]:-}" ;;
+    --restore-file=*) RESTORE="${EXTRA[i]#--restore-file=}" ;;
+  esac
+done
+[[ "$RESTORE" == checkpoint_last.pt ]] && RESTORE="$RUN_DIR/checkpoints/checkpoint_last.pt"
+if [[ "$RESTORE" != "$RUN_DIR/checkpoints/checkpoint_last.pt" && ! -f "$RESTORE" ]]; then
+  echo "train.sh: --restore-file $RESTORE: no such file" >&2
+  exit 2
+fi
+if [[ -f "$RESTORE" ]]; then
+  # checkpoint_loading.py alone (torch only, no fairseq import): the check takes seconds
+  PYTHONPATH="$REPO/fairseq_plugins${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" - "$RESTORE" <<'PY'
+import sys
+from checkpoint_loading import CheckpointError, load_checkpoint
+try:
+    load_checkpoint(sys.argv[1])
+except CheckpointError as err:
+    sys.exit(f"train.sh: cannot resume: {err}")
+PY
+  echo "train.sh: resuming from $RESTORE"
 fi
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) train.sh start"

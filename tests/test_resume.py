@@ -1,0 +1,343 @@
+"""Kill and resume: scripts/train.sh SIGKILLed mid-run and re-run with the same command ends
+with exactly the model of an uninterrupted run.
+
+Bitwise on CPU, model and optimizer state: fairseq's checkpoint holds the epoch iterator's
+position (the resumed run skips the batches already consumed) and Adam's moments and the lr
+scheduler; the batch order is a function of seed + epoch, and the torch RNG (dropout) is
+re-seeded at every update with seed + num_updates. One catch, fixed in train.sh: fairseq
+forms the batches (which sentences go together) under seed + the epoch its iterator is made
+in and reuses them for every later epoch, so a run resumed in epoch >= 2 would train on other
+batches than the uninterrupted one -- and, mid-epoch, skip other sentences than those already
+trained on. train.sh passes ``--update-epoch-batch-itr True`` (batches formed anew each epoch
+under seed + epoch), which makes resuming exact
+(test_fairseq_forms_batches_in_the_epoch_the_iterator_is_made).
+
+How fairseq 0.12 writes checkpoints, and what these tests pin:
+
+* the first file of a save (checkpoint_E_U.pt / checkpointE.pt) is written to ``NAME.tmp``
+  and renamed: a kill during the write leaves a partial ``.tmp`` that nothing reads, and
+  checkpoint_last.pt still holds the previous save (test_kill_while_writing_a_checkpoint,
+  made deterministic by putting a FIFO where the ``.tmp`` goes);
+* checkpoint_last.pt (and _best) are then *copied* from it in place (shutil.copyfile, not
+  atomic): a kill during that copy leaves a truncated checkpoint_last.pt. fairseq-train then
+  fails with torch's "failed finding central directory" traceback that does not name the
+  file; scripts/train.sh checks the checkpoint it will resume from first and stops with an
+  error that names it (test_truncated_checkpoint_is_refused_by_name).
+"""
+
+import logging
+import os
+import random
+import re
+import signal
+import select
+import subprocess
+import sys
+import threading
+
+import pytest
+import torch
+
+import fairseq_plugins  # noqa: F401  (allowlists what fairseq checkpoints hold)
+from fairseq_plugins.checkpoint_loading import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_SH = os.path.join(REPO, "scripts", "train.sh")
+BIN = os.path.dirname(sys.executable)
+MAX_UPDATE = 30
+# 160 sentences at --max-tokens 100: 14 batches an epoch. Saves: checkpoint_1_8, checkpoint1
+# (update 14), checkpoint_2_16, checkpoint_2_24, checkpoint2, and checkpoint_best at 30; each
+# then copied to checkpoint_last.pt
+TRAIN_ARGS = ["--arch", "contextpool_transformer_tiny", "--cpu", "--seed", "1",
+              "--max-tokens", "100", "--lr", "0.002", "--warmup", "4",
+              "--max-update", str(MAX_UPDATE), "--",
+              "--save-interval-updates", "8", "--num-workers", "0", "--dropout", "0.1",
+              "--log-format", "simple", "--log-interval", "1"]
+STARTED = {}  # runs started in the background by the workdir fixture
+LOADED = re.compile(r"Loaded checkpoint (\S+) \(epoch (\d+) @ (\d+) updates\)")
+
+
+def env():
+    e = dict(os.environ, OMP_NUM_THREADS="1")
+    e["PATH"] = BIN + os.pathsep + e.get("PATH", "")
+    return e
+
+
+def train_cmd(run_dir, *extra):
+    return ["bash", TRAIN_SH, "--data", "data-bin", "--run-dir", str(run_dir), *TRAIN_ARGS, *extra]
+
+
+def start(cmd, cwd, stdout=subprocess.PIPE):
+    # own process group: SIGKILL reaches bash, fairseq-train and tee at once, as when a
+    # scheduler kills a job
+    return subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=stdout, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def finish(proc, timeout=300):
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(proc.args)} failed:\n{out[-4000:]}"
+    return out
+
+
+def kill(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+def num_updates(path):
+    return load_checkpoint(str(path))["optimizer_history"][-1]["num_updates"]
+
+
+def assert_same_final_state(resumed_dir, reference_dir):
+    got = load_checkpoint(str(resumed_dir / "checkpoints" / "checkpoint_last.pt"))
+    want = load_checkpoint(str(reference_dir / "checkpoints" / "checkpoint_last.pt"))
+    assert got["optimizer_history"][-1]["num_updates"] == MAX_UPDATE
+    assert got["model"].keys() == want["model"].keys()
+    for key, value in want["model"].items():
+        assert torch.equal(got["model"][key], value), f"model {key} differs"
+    got_opt, want_opt = got["last_optimizer_state"], want["last_optimizer_state"]
+    assert got_opt["param_groups"] == want_opt["param_groups"]
+    for idx, state in want_opt["state"].items():
+        for name, value in state.items():
+            assert torch.equal(torch.as_tensor(got_opt["state"][idx][name]),
+                               torch.as_tensor(value)), f"optimizer {idx}.{name} differs"
+    assert (got["optimizer_history"][-1]["lr_scheduler_state"]
+            == want["optimizer_history"][-1]["lr_scheduler_state"])
+    assert (got["extra_state"]["train_iterator"] == want["extra_state"]["train_iterator"])
+
+
+def binarize(root):
+    """fairseq-preprocess, in this process (it has imported fairseq already)."""
+    from fairseq import options
+    from fairseq_cli import preprocess
+
+    args = options.get_preprocessing_parser().parse_args([
+        "--source-lang", "en", "--target-lang", "de", "--trainpref", str(root / "train"),
+        "--validpref", str(root / "valid"), "--destdir", str(root / "data-bin"),
+        "--joined-dictionary", "--workers", "1"])
+    log = logging.getLogger("fairseq_cli.preprocess")
+    before = list(log.handlers)
+    try:
+        preprocess.main(args)
+    finally:
+        for handler in [h for h in log.handlers if h not in before]:  # its preprocess.log
+            log.removeHandler(handler)
+            handler.close()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A tiny corpus, binarized. Starts, in the background, the uninterrupted reference run
+    and the run test_kill_while_writing_a_checkpoint kills (it waits at its FIFO)."""
+    root = tmp_path_factory.mktemp("resume")
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(30)]
+    for split, n in (("train", 160), ("valid", 16)):
+        with open(root / f"{split}.en", "w") as en, open(root / f"{split}.de", "w") as de:
+            for _ in range(n):
+                sent = [rng.choice(words) for _ in range(rng.randint(2, 8))]
+                en.write(" ".join(sent) + "\n")
+                de.write(" ".join(reversed(sent)) + "\n")
+    binarize(root)
+
+    # fairseq names it checkpoint_{epoch}_{updates}.pt.tmp; update 16 is in epoch 2
+    (root / "killed_writing" / "checkpoints").mkdir(parents=True)
+    os.mkfifo(root / "killed_writing" / "checkpoints" / "checkpoint_2_16.pt.tmp")
+    for name in ("reference", "killed_writing"):
+        with open(root / f"{name}.out", "w") as out:  # a file: nobody reads a pipe meanwhile
+            STARTED[name] = start(train_cmd(root / name), root, stdout=out)
+    yield root
+    for proc in STARTED.values():
+        if proc.poll() is None:
+            kill(proc)
+
+
+def reference(workdir):
+    """The uninterrupted run's directory, once it has finished."""
+    proc = STARTED["reference"]
+    proc.wait(timeout=300)
+    text = (workdir / "reference.out").read_text()
+    assert proc.returncode == 0, text[-3000:]
+    assert "done training" in text and "resuming" not in text
+    return workdir / "reference"
+
+
+def test_kill_after_a_checkpoint_and_resume(workdir):
+    """SIGKILL once checkpoint_last.pt exists (right after the mid-epoch save at update 16);
+    the same command resumes from checkpoint_last.pt and ends bitwise equal. A partial
+    checkpoint_last.pt.tmp (what a write interrupted before its rename leaves) is ignored."""
+    run_dir = workdir / "killed"
+    proc = start(train_cmd(run_dir), workdir)
+    timer = threading.Timer(300, kill, [proc])
+    timer.start()
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if re.search(r"Saved checkpoint \S+checkpoint_\d+_16\.pt", line):
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    timer.cancel()
+    out = "".join(seen) + kill(proc)
+    assert proc.returncode == -signal.SIGKILL, out[-3000:]
+    assert "done training" not in out
+
+    ckpt = run_dir / "checkpoints"
+    last = ckpt / "checkpoint_last.pt"
+    interrupted_at = num_updates(last)
+    assert 16 <= interrupted_at < MAX_UPDATE
+    half = last.read_bytes()
+    (ckpt / "checkpoint_last.pt.tmp").write_bytes(half[: len(half) // 2])
+
+    out = finish(start(train_cmd(run_dir), workdir))
+    assert f"train.sh: resuming from {last}" in out
+    loaded = LOADED.search(out)
+    assert loaded, out[-3000:]
+    assert loaded.group(1) == str(last) and int(loaded.group(3)) == interrupted_at
+    assert "done training" in out
+    assert_same_final_state(run_dir, reference(workdir))
+
+
+def test_kill_while_writing_a_checkpoint(workdir):
+    """SIGKILL in the middle of writing the update-16 checkpoint: a FIFO where fairseq puts
+    its temporary file stops the writer inside torch.save once the pipe is full,
+    deterministically. The rename never happens, checkpoint_last.pt still holds the previous
+    save (end of epoch 1), and re-running resumes from it and ends bitwise equal to the
+    uninterrupted run."""
+    run_dir = workdir / "killed_writing"
+    ckpt = run_dir / "checkpoints"
+    fifo = ckpt / "checkpoint_2_16.pt.tmp"
+    proc = STARTED["killed_writing"]
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    partial = b""
+    try:
+        for _ in range(600):  # up to 5 minutes
+            if select.select([fd], [], [], 0.5)[0]:
+                chunk = os.read(fd, 1 << 16)
+                partial += chunk
+                if len(partial) >= 4096 or not chunk:
+                    break
+            assert proc.poll() is None, (workdir / "killed_writing.out").read_text()[-3000:]
+        # the writer is inside torch.save, blocked on the full pipe
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        os.close(fd)
+    proc.wait(timeout=60)
+    assert len(partial) >= 4096, (workdir / "killed_writing.out").read_text()[-3000:]
+    # what an interrupted write leaves on a disk: a partial temporary file, nothing renamed
+    os.unlink(fifo)
+    fifo.write_bytes(partial)
+    assert not (ckpt / "checkpoint_2_16.pt").exists()
+    last_good = num_updates(ckpt / "checkpoint_last.pt")
+    assert last_good == num_updates(ckpt / "checkpoint1.pt") < 16  # the end of epoch 1
+
+    out = finish(start(train_cmd(run_dir), workdir))
+    loaded = LOADED.search(out)
+    assert loaded and int(loaded.group(3)) == last_good, out[-3000:]
+    assert_same_final_state(run_dir, reference(workdir))
+    assert num_updates(ckpt / "checkpoint_2_16.pt") == 16  # rewritten by the resumed run
+
+
+def test_fairseq_forms_batches_in_the_epoch_the_iterator_is_made(workdir):
+    """Why train.sh passes --update-epoch-batch-itr True. fairseq groups sentences into
+    batches under numpy seed + the epoch the iterator is made in, and by default keeps that
+    iterator for every later epoch. A run resumed in epoch 2 makes it in epoch 2: same batch
+    sizes, other sentences in them, so skipping the batches the killed run had consumed skips
+    other sentences -- some are trained on twice in that epoch, some never. With the flag,
+    batches are formed anew each epoch, the same way whether resumed or not."""
+    from fairseq.tasks.translation import TranslationConfig, TranslationTask
+
+    def epoch2_batches(resumed, update_epoch_batch_itr):
+        task = TranslationTask.setup_task(TranslationConfig(
+            data=str(workdir / "data-bin"), dataset_impl="mmap", train_subset="train",
+            required_seq_len_multiple=1))
+        task.load_dataset("train")
+
+        def iterator(epoch):  # as fairseq's trainer asks for it at the start of each epoch
+            return task.get_batch_iterator(
+                task.dataset("train"), max_tokens=100, seed=1, epoch=epoch,
+                required_batch_size_multiple=8, update_epoch_batch_itr=update_epoch_batch_itr)
+
+        if resumed:
+            epoch_itr = iterator(2)
+        else:
+            epoch_itr = iterator(1)
+            for _ in epoch_itr.next_epoch_itr(shuffle=True):
+                pass
+            epoch_itr = iterator(epoch_itr.next_epoch_idx)
+        return [batch["id"].tolist() for batch in epoch_itr.next_epoch_itr(shuffle=True)]
+
+    def trained_on(straight, resumed, done=2):  # killed after `done` batches of epoch 2
+        return [i for batch in straight[:done] + resumed[done:] for i in batch]
+
+    straight, resumed = epoch2_batches(False, False), epoch2_batches(True, False)
+    assert [len(b) for b in straight] == [len(b) for b in resumed] and straight != resumed
+    ids = trained_on(straight, resumed)
+    assert len(ids) == 160 and len(set(ids)) < 160
+
+    straight, resumed = epoch2_batches(False, True), epoch2_batches(True, True)
+    assert straight == resumed
+    assert sorted(trained_on(straight, resumed)) == list(range(160))
+
+
+def truncate(source, target):
+    data = source.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+
+
+def test_truncated_checkpoint_is_refused_by_name(workdir):
+    """A checkpoint_last.pt cut in half (a kill during fairseq's in-place copy) or a
+    truncated --restore-file: train.sh stops before training with an error naming the file,
+    and leaves it as it is. fairseq-train alone also refuses it, but its torch traceback
+    does not name the file."""
+    good = reference(workdir) / "checkpoints" / "checkpoint_2_16.pt"
+    run_dir = workdir / "truncated"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    last = run_dir / "checkpoints" / "checkpoint_last.pt"
+    truncate(good, last)
+    size = last.stat().st_size
+
+    # fairseq-train by itself, meanwhile: it fails too (never loads it silently), but names
+    # the file only in an earlier log line, not in its error
+    plain = subprocess.Popen(
+        [os.path.join(BIN, "fairseq-train"), "data-bin", "--user-dir",
+         os.path.join(REPO, "fairseq_plugins"), "--arch", "contextpool_transformer_tiny",
+         "--share-all-embeddings", "--optimizer", "adam", "--lr", "0.002", "--max-tokens", "100",
+         "--cpu", "--num-workers", "0", "--save-dir", str(run_dir / "checkpoints")],
+        cwd=workdir, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    result = subprocess.run(train_cmd(run_dir), cwd=workdir, env=env(), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0
+    assert f"train.sh: cannot resume: {last}: cannot be read" in result.stderr
+    assert "truncated" in result.stderr and "Traceback" not in result.stderr
+    assert "fairseq_cli.train" not in result.stdout + result.stderr  # never started
+
+    restore = workdir / "half_restore.pt"
+    truncate(good, restore)
+    other = workdir / "restore_run"
+    result = subprocess.run(train_cmd(other, "--restore-file", str(restore)), cwd=workdir,
+                            env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert f"train.sh: cannot resume: {restore}: cannot be read" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    # an explicit --restore-file that does not exist: fairseq would train from scratch
+    result = subprocess.run(train_cmd(other, "--restore-file", "nowhere.pt"), cwd=workdir,
+                            env=env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--restore-file nowhere.pt: no such file" in result.stderr
+
+    out, err = plain.communicate(timeout=300)
+    assert plain.returncode != 0
+    error = err.strip().splitlines()[-1]
+    assert "failed finding central directory" in error and str(last) not in error
+    assert f"Preparing to load checkpoint {last}" in out + err
+    assert "begin training epoch" not in out + err
+    assert last.stat().st_size == size

@@ -1,6 +1,9 @@
 """Small builders shared by the tests."""
 
 import argparse
+import logging
+import os
+import sys
 import types
 
 import torch
@@ -8,6 +11,35 @@ from fairseq.data import Dictionary
 from fairseq.models import ARCH_MODEL_REGISTRY, ARCH_CONFIG_REGISTRY
 
 import fairseq_plugins  # noqa: F401  (registers the model)
+
+BIN = os.path.dirname(sys.executable)  # fairseq-train & co. of the interpreter running the tests
+
+
+def cli_env():
+    """Environment for fairseq command-line runs: one thread, this environment's tools first."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def binarize(root, splits=("train", "valid")):
+    """fairseq-preprocess of root/{split}.{en,de} into root/data-bin (joined dictionary), run
+    in this process since it has imported fairseq already."""
+    from fairseq import options
+    from fairseq_cli import preprocess
+
+    argv = ["--source-lang", "en", "--target-lang", "de", "--destdir", str(root / "data-bin"),
+            "--joined-dictionary", "--workers", "1"]
+    for split in splits:
+        argv += [f"--{split}pref", str(root / split)]
+    log = logging.getLogger("fairseq_cli.preprocess")
+    before = list(log.handlers)
+    try:
+        preprocess.main(options.get_preprocessing_parser().parse_args(argv))
+    finally:
+        for handler in [h for h in log.handlers if h not in before]:  # its preprocess.log
+            log.removeHandler(handler)
+            handler.close()
 
 
 def make_dictionary(num_symbols: int = 20) -> Dictionary:

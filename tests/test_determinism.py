@@ -7,34 +7,26 @@ and both decodings use one OpenMP thread each (OMP_NUM_THREADS=1); the two pairs
 same time.
 """
 
-import logging
 import os
 import random
 import re
 import subprocess
-import sys
 
 import pytest
 import torch
 
 import fairseq_plugins  # noqa: F401  (allowlists what fairseq checkpoints hold)
 from fairseq_plugins.checkpoint_loading import load_checkpoint
+from helpers import BIN, binarize, cli_env
 
 pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.dirname(sys.executable)
 NUM_TEST = 12
 
 
-def env():
-    e = dict(os.environ, OMP_NUM_THREADS="1")
-    e["PATH"] = BIN + os.pathsep + e.get("PATH", "")
-    return e
-
-
 def run_together(commands, cwd, timeout=300):
-    procs = [subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.PIPE,
+    procs = [subprocess.Popen(cmd, cwd=cwd, env=cli_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for cmd in commands]
     outs = []
     try:
@@ -50,25 +42,6 @@ def run_together(commands, cwd, timeout=300):
     return outs
 
 
-def binarize(root):
-    """fairseq-preprocess, in this process (it has imported fairseq already)."""
-    from fairseq import options
-    from fairseq_cli import preprocess
-
-    args = options.get_preprocessing_parser().parse_args([
-        "--source-lang", "en", "--target-lang", "de", "--trainpref", str(root / "train"),
-        "--validpref", str(root / "valid"), "--testpref", str(root / "test"),
-        "--destdir", str(root / "data-bin"), "--joined-dictionary", "--workers", "1"])
-    log = logging.getLogger("fairseq_cli.preprocess")
-    before = list(log.handlers)
-    try:
-        preprocess.main(args)
-    finally:
-        for handler in [h for h in log.handlers if h not in before]:  # its preprocess.log
-            log.removeHandler(handler)
-            handler.close()
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Trains twice with the same command, then decodes the test set with each checkpoint."""
@@ -81,7 +54,7 @@ def runs(tmp_path_factory):
                 sent = [rng.choice(words) for _ in range(rng.randint(2, 7))]
                 en.write(" ".join(sent) + "\n")
                 de.write(" ".join(reversed(sent)) + "\n")
-    binarize(root)
+    binarize(root, splits=("train", "valid", "test"))
 
     run_dirs = [root / "run_a", root / "run_b"]
     run_together([["bash", os.path.join(REPO, "scripts", "train.sh"), "--data", "data-bin",

@@ -20,7 +20,6 @@ as fairseq builds it minus the GPU-only device_ids.
   as fairseq's trainer scales them, equal one process's on the whole batch.
 """
 
-import logging
 import math
 import os
 import random
@@ -36,13 +35,12 @@ import torch.nn.functional as F
 
 import fairseq_plugins  # noqa: F401  (allowlists what fairseq checkpoints hold)
 from fairseq_plugins.checkpoint_loading import load_checkpoint
-from helpers import build_model, make_dictionary, random_batch
+from helpers import BIN, binarize, build_model, cli_env, make_dictionary, random_batch
 
 pytestmark = pytest.mark.slow
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 USER_DIR = os.path.join(os.path.dirname(TESTS), "fairseq_plugins")
-BIN = os.path.dirname(sys.executable)
 WORLD_SIZE = 2
 
 
@@ -52,15 +50,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def env():
-    e = dict(os.environ, OMP_NUM_THREADS="1")
-    e["PATH"] = BIN + os.pathsep + e.get("PATH", "")
-    return e
-
-
 def run_ranks(commands, cwd, timeout=240):
     """Starts one process per rank; fails (and stops the others) as soon as one fails."""
-    procs = [subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.PIPE,
+    procs = [subprocess.Popen(cmd, cwd=cwd, env=cli_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for cmd in commands]
     outputs = [None] * len(procs)
     deadline = time.monotonic() + timeout
@@ -78,25 +70,6 @@ def run_ranks(commands, cwd, timeout=240):
                 proc.kill()
                 proc.wait()
     return outputs
-
-
-def binarize(root):
-    """fairseq-preprocess, in this process (it has imported fairseq already)."""
-    from fairseq import options
-    from fairseq_cli import preprocess
-
-    args = options.get_preprocessing_parser().parse_args([
-        "--source-lang", "en", "--target-lang", "de", "--trainpref", str(root / "train"),
-        "--validpref", str(root / "valid"), "--destdir", str(root / "bin"),
-        "--joined-dictionary", "--workers", "1"])
-    log = logging.getLogger("fairseq_cli.preprocess")
-    before = list(log.handlers)
-    try:
-        preprocess.main(args)
-    finally:
-        for handler in [h for h in log.handlers if h not in before]:  # its preprocess.log
-            log.removeHandler(handler)
-            handler.close()
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +96,7 @@ def test_fairseq_train_two_processes(data_bin):
     each rank re-seeds the RNG itself, so its masks would differ from one process's."""
     init = f"tcp://127.0.0.1:{free_port()}"
     common = [
-        os.path.join(BIN, "fairseq-train"), "bin", "--user-dir", USER_DIR,
+        os.path.join(BIN, "fairseq-train"), "data-bin", "--user-dir", USER_DIR,
         "--arch", "contextpool_transformer_tiny", "--contextpool-inputs", "kv", "--dropout", "0",
         "--task", "translation", "--share-all-embeddings", "--optimizer", "adam", "--lr", "0.002",
         "--max-tokens", "250", "--max-update", "6", "--cpu", "--num-workers", "0", "--seed", "1",

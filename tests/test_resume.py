@@ -25,14 +25,12 @@ How fairseq 0.12 writes checkpoints, and what these tests pin:
   error that names it (test_truncated_checkpoint_is_refused_by_name).
 """
 
-import logging
 import os
 import random
 import re
 import signal
 import select
 import subprocess
-import sys
 import threading
 
 import pytest
@@ -40,12 +38,12 @@ import torch
 
 import fairseq_plugins  # noqa: F401  (allowlists what fairseq checkpoints hold)
 from fairseq_plugins.checkpoint_loading import load_checkpoint
+from helpers import BIN, binarize, cli_env
 
 pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_SH = os.path.join(REPO, "scripts", "train.sh")
-BIN = os.path.dirname(sys.executable)
 MAX_UPDATE = 30
 # 160 sentences at --max-tokens 100: 14 batches an epoch. Saves: checkpoint_1_8, checkpoint1
 # (update 14), checkpoint_2_16, checkpoint_2_24, checkpoint2, and checkpoint_best at 30; each
@@ -59,12 +57,6 @@ STARTED = {}  # runs started in the background by the workdir fixture
 LOADED = re.compile(r"Loaded checkpoint (\S+) \(epoch (\d+) @ (\d+) updates\)")
 
 
-def env():
-    e = dict(os.environ, OMP_NUM_THREADS="1")
-    e["PATH"] = BIN + os.pathsep + e.get("PATH", "")
-    return e
-
-
 def train_cmd(run_dir, *extra):
     return ["bash", TRAIN_SH, "--data", "data-bin", "--run-dir", str(run_dir), *TRAIN_ARGS, *extra]
 
@@ -72,7 +64,7 @@ def train_cmd(run_dir, *extra):
 def start(cmd, cwd, stdout=subprocess.PIPE):
     # own process group: SIGKILL reaches bash, fairseq-train and tee at once, as when a
     # scheduler kills a job
-    return subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=stdout, stderr=subprocess.STDOUT,
+    return subprocess.Popen(cmd, cwd=cwd, env=cli_env(), stdout=stdout, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
 
 
@@ -111,25 +103,6 @@ def assert_same_final_state(resumed_dir, reference_dir):
     assert (got["optimizer_history"][-1]["lr_scheduler_state"]
             == want["optimizer_history"][-1]["lr_scheduler_state"])
     assert (got["extra_state"]["train_iterator"] == want["extra_state"]["train_iterator"])
-
-
-def binarize(root):
-    """fairseq-preprocess, in this process (it has imported fairseq already)."""
-    from fairseq import options
-    from fairseq_cli import preprocess
-
-    args = options.get_preprocessing_parser().parse_args([
-        "--source-lang", "en", "--target-lang", "de", "--trainpref", str(root / "train"),
-        "--validpref", str(root / "valid"), "--destdir", str(root / "data-bin"),
-        "--joined-dictionary", "--workers", "1"])
-    log = logging.getLogger("fairseq_cli.preprocess")
-    before = list(log.handlers)
-    try:
-        preprocess.main(args)
-    finally:
-        for handler in [h for h in log.handlers if h not in before]:  # its preprocess.log
-            log.removeHandler(handler)
-            handler.close()
 
 
 @pytest.fixture(scope="module")
@@ -310,9 +283,9 @@ def test_truncated_checkpoint_is_refused_by_name(workdir):
          os.path.join(REPO, "fairseq_plugins"), "--arch", "contextpool_transformer_tiny",
          "--share-all-embeddings", "--optimizer", "adam", "--lr", "0.002", "--max-tokens", "100",
          "--cpu", "--num-workers", "0", "--save-dir", str(run_dir / "checkpoints")],
-        cwd=workdir, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=workdir, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    result = subprocess.run(train_cmd(run_dir), cwd=workdir, env=env(), capture_output=True,
+    result = subprocess.run(train_cmd(run_dir), cwd=workdir, env=cli_env(), capture_output=True,
                             text=True, timeout=300)
     assert result.returncode != 0
     assert f"train.sh: cannot resume: {last}: cannot be read" in result.stderr
@@ -323,14 +296,14 @@ def test_truncated_checkpoint_is_refused_by_name(workdir):
     truncate(good, restore)
     other = workdir / "restore_run"
     result = subprocess.run(train_cmd(other, "--restore-file", str(restore)), cwd=workdir,
-                            env=env(), capture_output=True, text=True, timeout=300)
+                            env=cli_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert f"train.sh: cannot resume: {restore}: cannot be read" in result.stderr
     assert "Traceback" not in result.stderr
 
     # an explicit --restore-file that does not exist: fairseq would train from scratch
     result = subprocess.run(train_cmd(other, "--restore-file", "nowhere.pt"), cwd=workdir,
-                            env=env(), capture_output=True, text=True, timeout=60)
+                            env=cli_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--restore-file nowhere.pt: no such file" in result.stderr
 

@@ -134,21 +134,26 @@ def parse_train_log_lines(lines: Iterable[str], source: str = "<train.log>") -> 
     arch_hint = None
     pending_valid = None
     all_epochs = []  # every train record, in order
+
+    def new_segment(params, params_trained):
+        segment = {
+            "index": len(segments),
+            "params": params,
+            "params_trained": params_trained,
+            "loaded_checkpoint": None,
+            "max_wall": 0.0,
+            "done_training_seconds": None,
+            "epoch_records": [],
+            "arch": arch_hint,
+        }
+        segments.append(segment)
+        return segment
+
     for raw in lines:
         line = raw.rstrip("\n")
         params = parse_param_line(line)
         if params is not None:
-            current = {
-                "index": len(segments),
-                "params": params[0],
-                "params_trained": params[1],
-                "loaded_checkpoint": None,
-                "max_wall": 0.0,
-                "done_training_seconds": None,
-                "epoch_records": [],
-                "arch": arch_hint,
-            }
-            segments.append(current)
+            current = new_segment(*params)
             pending_valid = None
             continue
         record = parse_json_record(line) if "{" in line else None
@@ -173,17 +178,7 @@ def parse_train_log_lines(lines: Iterable[str], source: str = "<train.log>") -> 
             continue
         if current is None:
             # json records before any parameter line (a log cut at the top): start a segment.
-            current = {
-                "index": len(segments),
-                "params": None,
-                "params_trained": None,
-                "loaded_checkpoint": None,
-                "max_wall": 0.0,
-                "done_training_seconds": None,
-                "epoch_records": [],
-                "arch": arch_hint,
-            }
-            segments.append(current)
+            current = new_segment(None, None)
         tag, values = record
         if tag == "train_inner":
             wall = values.get("wall")

@@ -50,6 +50,10 @@ NORMALIZE_CHOICES = ("sum", "mean")
 _MIN_SIGMA = 1e-3
 # Smallest normaliser of "mean": all-pad columns have zero mass; their output is 0, not NaN.
 _MIN_MASS = 1e-6
+# Floor of log g: mask values below e^-50 (~2e-22) are raised to it. Far below the float32
+# resolution of any coefficient that matters, and it keeps exp() and the products after it
+# out of the subnormal range, where CPUs compute about 10x slower.
+_MIN_LOG_MASK = -50.0
 
 
 @with_incremental_state
@@ -110,11 +114,11 @@ class ContextPool(nn.Module):
             torch.cat([self.weight_proj.weight, self.size_proj.weight]),
             torch.cat([self.weight_proj.bias, self.size_proj.bias]),
         ).to(dtype)
-        weight = torch.sigmoid(logits[..., 0])
+        probs = torch.sigmoid(logits)
+        weight = probs[..., 0]
         if padding_mask is not None:
             weight = weight.masked_fill(padding_mask.t().bool(), 0.0)
-        size = self.max_size * torch.sigmoid(logits[..., 1])
-        sigma = (0.5 * size).clamp_min(_MIN_SIGMA)
+        sigma = (probs[..., 1] * (0.5 * self.max_size)).clamp_min(_MIN_SIGMA)  # s / 2
         return weight, sigma
 
     def offsets(self) -> range:
@@ -142,6 +146,8 @@ class ContextPool(nn.Module):
         if incremental_state is not None:
             assert self.causal, "incremental decoding needs a causal ContextPool"
             x, weight = self._prepend_history(x, weight, incremental_state)
+            if sigma.size(0) == 1:  # one new position: the usual decoding step
+                return _pool_last(x, weight, sigma, self.normalize == "mean")
         right = 0 if self.causal else self.max_size  # offsets() run from -max_size to right
         return _BandedPool.apply(x, weight, sigma, self.max_size, right, self.normalize == "mean")
 
@@ -181,6 +187,30 @@ class ContextPool(nn.Module):
         return incremental_state
 
 
+def _gaussian(offsets: Tensor, sigma: Tensor) -> Tensor:
+    """g = exp(-d^2 / (2 sigma^2)) (floored at e^_MIN_LOG_MASK): sigma (...) x offsets (D)."""
+    log_gauss = (offsets * offsets * -0.5) * sigma.pow(-2).unsqueeze(-1)
+    return log_gauss.clamp_min_(_MIN_LOG_MASK).exp_()
+
+
+def _pool_last(x: Tensor, weight: Tensor, sigma: Tensor, mean: bool) -> Tensor:
+    """The causal pool of the last position only: one decoding step.
+
+    Args:
+        x: H x B x C, the cached history and the new position (last).
+        weight: H x B, their weights.
+        sigma: 1 x B, the new position's width.
+    Returns:
+        1 x B x C.
+    """
+    offsets = torch.arange(1 - x.size(0), 1, device=sigma.device, dtype=sigma.dtype)
+    coeffs = _gaussian(offsets, sigma[0]) * weight.t()  # B x H
+    if mean:
+        coeffs = coeffs / coeffs.sum(-1, keepdim=True).clamp_min(_MIN_MASS)
+    pooled = torch.bmm(coeffs.to(x.dtype).unsqueeze(1), x.transpose(0, 1))  # B x 1 x C
+    return pooled.transpose(0, 1)
+
+
 def _pad_time(t: Tensor, before: int, after: int) -> Tensor:
     """``t`` (T x B or T x B x C) with zero rows before and after on the time axis."""
     if before == after == 0:
@@ -216,21 +246,22 @@ def _skew(a: Tensor) -> Tensor:
 
 
 def _coefficients(sigma: Tensor, weight: Tensor, left: int, right: int, mean: bool):
-    """a[i, :, n] = g^i_j w_j (/ sum_n g^i_j w_j for "mean") at j = i + n - left.
+    """a[i, :, n] = c[i, :, n] (/ sum_n c[i, :, n] for "mean"), c = g^i_j w_j at j = i + n - left.
 
     Args:
         sigma: T x B widths.
         weight: (T + D - 1) x B weights, padded with zeros (D = left + right + 1).
     Returns:
-        a, g, the weight windows w[i + n] (all T x B x D) and the offsets j - i (D).
+        a, g, c (all T x B x D), the mass sum_n c (T x B x 1; None for "sum") and
+        the offsets j - i (D).
     """
     offsets = torch.arange(-left, right + 1, device=sigma.device, dtype=sigma.dtype)
-    gauss = torch.exp(-0.5 * (offsets / sigma.unsqueeze(-1)) ** 2)
-    windows = weight.unfold(0, offsets.numel(), 1)
-    coeffs = gauss * windows
-    if mean:
-        coeffs = coeffs / coeffs.sum(-1, keepdim=True).clamp_min(_MIN_MASS)
-    return coeffs, gauss, windows, offsets
+    gauss = _gaussian(offsets, sigma)
+    unnormalized = gauss * weight.unfold(0, offsets.numel(), 1)
+    if not mean:
+        return unnormalized, gauss, unnormalized, None, offsets
+    mass = unnormalized.sum(-1, keepdim=True)
+    return unnormalized / mass.clamp_min(_MIN_MASS), gauss, unnormalized, mass, offsets
 
 
 class _BandedPool(torch.autograd.Function):
@@ -245,7 +276,7 @@ class _BandedPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, sigma, left: int, right: int, mean: bool):
         before = left - (x.size(0) - sigma.size(0))  # zero rows before x (and its history)
-        coeffs, _, _, _ = _coefficients(sigma, _pad_time(weight, before, right), left, right, mean)
+        coeffs = _coefficients(sigma, _pad_time(weight, before, right), left, right, mean)[0]
         ctx.left, ctx.right, ctx.mean = left, right, mean
         ctx.save_for_backward(x, weight, sigma)
         # .to: under autocast the product may run in a lower precision than x
@@ -257,7 +288,7 @@ class _BandedPool(torch.autograd.Function):
         x, weight, sigma = ctx.saved_tensors
         left, right = ctx.left, ctx.right
         before = left - (x.size(0) - sigma.size(0))
-        coeffs, gauss, windows, offsets = _coefficients(
+        coeffs, gauss, unnormalized, mass, offsets = _coefficients(
             sigma, _pad_time(weight, before, right), left, right, ctx.mean
         )
         # y_i = sum_n a[i, n] x[i + n]: to the coefficients and (transposed band) to x
@@ -266,10 +297,9 @@ class _BandedPool(torch.autograd.Function):
         rows, history = slice(before, before + x.size(0)), x.size(0) - sigma.size(0)
         grad_x = _band(_skew(coeffs.to(x.dtype))[rows], _pad_time(grad, right + history, left))
         if ctx.mean:  # a = c / max(sum_n c, _MIN_MASS) with c = g w
-            mass = (gauss * windows).sum(-1, keepdim=True)
             grad_mass = -(grad_coeffs * coeffs).sum(-1, keepdim=True) * (mass >= _MIN_MASS)
             grad_coeffs = (grad_coeffs + grad_mass) / mass.clamp_min(_MIN_MASS)
         # c = g w: to the widths through dg/dsigma = g d^2 / sigma^3, and to the weights
-        grad_sigma = (grad_coeffs * windows * gauss * offsets**2).sum(-1) / sigma**3
+        grad_sigma = (grad_coeffs * unnormalized * offsets**2).sum(-1) / sigma**3
         grad_weight = _skew(grad_coeffs * gauss)[rows].sum(-1)
         return grad_x, grad_weight, grad_sigma, None, None, None

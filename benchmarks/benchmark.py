@@ -18,12 +18,19 @@ time on a CPU, which other processes on a shared machine do not inflate (see ``c
   the same randomly initialised models; ``min_len = max_len`` so both run the same number of
   steps: sentences per second.
 
+``--precision fp32,bf16`` runs ``train`` and ``generate`` in each precision, all of them
+interleaved in one loop, and adds each model's speed in that precision / its fp32 speed. bf16
+is mixed precision as ``--task translation_bf16`` trains: forward and loss under
+``torch.autocast(dtype=torch.bfloat16)``, fp32 weights and optimizer state (fp16 the same
+with float16, CUDA only). ``--sizes`` picks the model sizes (default: all).
+
 The results go to a JSON file (``--out``) and to a section of docs/results.md between
 ``<!-- benchmark:NAME start -->`` and ``<!-- benchmark:NAME end -->`` (other sections are
 kept). ``make bench`` runs the full set; ``--quick`` is a 1-2 minute version on a CPU.
 """
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -55,23 +62,37 @@ import fairseq_plugins  # noqa: E402,F401  (registers the contextpool_transforme
 from fairseq_plugins.modules import ContextPool  # noqa: E402
 
 TARGETS = {
-    "train_wps_ratio_min": 0.90,
-    "train_memory_ratio_max": 1.10,
-    "generate_speed_ratio_min": 0.90,
+    # ContextPool / baseline, at every size in "target_sizes" and in every precision
+    "train_wps_ratio_min": 0.95,
+    "train_memory_ratio_max": 1.05,
+    "generate_speed_ratio_min": 0.95,
+    "target_sizes": ["wmt", "3+3x256", "tiny"],
+    # bf16 / fp32 training words/s, for both models, at this size
+    "bf16_train_speedup_min": 1.5,
+    "bf16_speedup_size": "3+3x256",
 }
 
-# Each pair is (baseline arch, ContextPool arch, vocabulary size). The vocabularies are those
-# of the usual joined-BPE set-ups (WMT14 EN-DE ~32k, IWSLT14 DE-EN ~10k); the output layer
-# is a large part of a step, so it is kept realistic rather than tiny.
+# The model sizes: name -> (baseline arch, ContextPool arch, vocabulary size, arch overrides).
+# The vocabularies are those of the usual joined set-ups (WMT14 EN-DE ~32k, IWSLT14 DE-EN ~10k,
+# Multi30k 8k); the output layer is a large part of a step, so it is kept realistic. 3+3x256 is
+# the size of the Multi30k experiments (docs/results.md).
+SIZES = {
+    "wmt": ("transformer_wmt_en_de", "contextpool_transformer_wmt_en_de", 32768, {}),
+    "3+3x256": ("transformer_tiny", "contextpool_transformer_tiny", 8000, dict(
+        encoder_layers=3, decoder_layers=3, encoder_embed_dim=256, decoder_embed_dim=256,
+        encoder_ffn_embed_dim=1024, decoder_ffn_embed_dim=1024,
+        encoder_attention_heads=4, decoder_attention_heads=4,
+    )),
+    "iwslt": ("transformer_iwslt_de_en", "contextpool_transformer_iwslt_de_en", 10000, {}),
+    "tiny": ("transformer_tiny", "contextpool_transformer_tiny", 1000, {}),
+}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
 FULL = dict(
     op_lengths=[32, 64, 128, 256, 512, 1024, 2048],
     op_tokens=4096,
     op_repeats=5,
-    train_pairs=[
-        ("transformer_wmt_en_de", "contextpool_transformer_wmt_en_de", 32768),
-        ("transformer_iwslt_de_en", "contextpool_transformer_iwslt_de_en", 10000),
-        ("transformer_tiny", "contextpool_transformer_tiny", 1000),
-    ],
+    sizes=list(SIZES),
     train_tokens=4096,
     train_length=32,
     train_repeats=5,
@@ -86,7 +107,7 @@ QUICK = dict(
     op_lengths=[32, 128, 512],
     op_tokens=1024,
     op_repeats=3,
-    train_pairs=FULL["train_pairs"][:1] + FULL["train_pairs"][2:],
+    sizes=["wmt", "3+3x256", "tiny"],
     train_tokens=512,
     train_repeats=3,
     gen_sentences=8,
@@ -136,6 +157,27 @@ def interleaved_times(fns: Dict[str, Callable], repeats: int, device: str, warmu
 def median_ratio(numerators: List[float], denominators: List[float]) -> float:
     """Median of the per-repeat ratios (each pair ran back to back)."""
     return statistics.median(n / d for n, d in zip(numerators, denominators))
+
+
+def autocast(precision: str, device: str):
+    """The precision's context: nothing for fp32, else autocast to bf16 / fp16 (fp32 weights)."""
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device, dtype=dtype)
+
+
+def precision_speedups(times: dict, precisions, part: str, size: str) -> list:
+    """Each model's speed in each precision / its fp32 speed, from one interleaved loop."""
+    if "fp32" not in precisions:
+        return []
+    return [
+        dict(part=part, size=size, model=model, precision=precision,
+             speedup=median_ratio(times[f"{model}/fp32"], times[f"{model}/{precision}"]))
+        for model in ("baseline", "contextpool")
+        for precision in precisions
+        if precision != "fp32"
+    ]
 
 
 def peak_memory_bytes(fn: Callable, device: str) -> int:
@@ -313,112 +355,135 @@ def make_sample(dictionary, batch, src_length, tgt_length, device, seed=0):
 # --------------------------------------------------------------------------- training
 
 
-def train_benchmark(pairs, tokens, length, repeats, device, seed=0):
-    """Training steps of each (baseline, ContextPool) pair on one batch: words/s, peak memory."""
-    results = []
-    for base_arch, pool_arch, vocab in pairs:
+def train_benchmark(sizes, tokens, length, repeats, device, precisions=("fp32",), seed=0):
+    """Training steps of the baseline and ContextPool of each size, in each precision, on one
+    batch: words/s, peak memory, and each model's speed-up over fp32."""
+    results, speedups = [], []
+    for size in sizes:
+        base_arch, pool_arch, vocab, overrides = SIZES[size]
         dictionary = make_dictionary(vocab)
         batch = max(1, tokens // length)
         sample = make_sample(dictionary, batch, length, length, device, seed)
         task = types.SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
         criterion = LabelSmoothedCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
         steps, persistent, params, optimizers = {}, {}, {}, {}
-        for name, arch in (("baseline", base_arch), ("contextpool", pool_arch)):
-            model = build_model(arch, dictionary, seed).to(device).train()
-            optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-8)
+        for precision in precisions:
+            for name, arch in (("baseline", base_arch), ("contextpool", pool_arch)):
+                key = f"{name}/{precision}"
+                model = build_model(arch, dictionary, seed, **overrides).to(device).train()
+                optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-8)
 
-            def step(model=model, optimizer=optimizer):
-                optimizer.zero_grad(set_to_none=True)
-                loss, _, _ = criterion(model, sample)
-                loss.backward()
-                optimizer.step()
+                def step(model=model, optimizer=optimizer, precision=precision):
+                    optimizer.zero_grad(set_to_none=True)
+                    with autocast(precision, device):  # forward and loss, as translation_bf16
+                        loss, _, _ = criterion(model, sample)
+                    loss.backward()
+                    optimizer.step()
 
-            step()  # creates Adam's state, so memory is measured at a steady state
-            steps[name], optimizers[name] = step, optimizer
-            params[name] = sum(p.numel() for p in model.parameters())
-            persistent[name] = tensor_bytes(model.parameters()) + tensor_bytes(
-                v for state in optimizer.state.values() for v in state.values()
-            )
+                step()  # creates Adam's state, so memory is measured at a steady state
+                steps[key], optimizers[key] = step, optimizer
+                params[name] = sum(p.numel() for p in model.parameters())
+                persistent[key] = tensor_bytes(model.parameters()) + tensor_bytes(
+                    v for state in optimizer.state.values() for v in state.values()
+                )
         times = interleaved_times(steps, repeats, device, warmup=0)
         # the step's peak on top of parameters and Adam state (gradients are freed each step)
         peak = {}
-        for name, step in steps.items():
-            optimizers[name].zero_grad(set_to_none=True)
-            peak[name] = persistent[name] + peak_memory_bytes(step, device)
+        for key, step in steps.items():
+            optimizers[key].zero_grad(set_to_none=True)
+            peak[key] = persistent[key] + peak_memory_bytes(step, device)
         ntokens = sample["ntokens"]
-        row = dict(
-            baseline=base_arch,
-            contextpool=pool_arch,
-            vocab=vocab,
-            batch=batch,
-            src_length=length,
-            tgt_length=length,
-            target_tokens=ntokens,
-            baseline_params=params["baseline"],
-            contextpool_params=params["contextpool"],
-            baseline_wps=ntokens / statistics.median(times["baseline"]),
-            contextpool_wps=ntokens / statistics.median(times["contextpool"]),
-            wps_ratio=median_ratio(times["baseline"], times["contextpool"]),
-            baseline_peak_bytes=peak["baseline"],
-            contextpool_peak_bytes=peak["contextpool"],
-            memory_ratio=peak["contextpool"] / peak["baseline"],
-            seconds=times,
-        )
-        results.append(row)
-        print(
-            f"  train {base_arch}: {row['baseline_wps']:.0f} vs {row['contextpool_wps']:.0f} "
-            f"words/s (x{row['wps_ratio']:.3f}); peak memory x{row['memory_ratio']:.3f}",
-            flush=True,
-        )
+        for precision in precisions:
+            base, pool = f"baseline/{precision}", f"contextpool/{precision}"
+            row = dict(
+                size=size,
+                precision=precision,
+                baseline=base_arch,
+                contextpool=pool_arch,
+                overrides=overrides,
+                vocab=vocab,
+                batch=batch,
+                src_length=length,
+                tgt_length=length,
+                target_tokens=ntokens,
+                baseline_params=params["baseline"],
+                contextpool_params=params["contextpool"],
+                baseline_wps=ntokens / statistics.median(times[base]),
+                contextpool_wps=ntokens / statistics.median(times[pool]),
+                wps_ratio=median_ratio(times[base], times[pool]),
+                baseline_peak_bytes=peak[base],
+                contextpool_peak_bytes=peak[pool],
+                memory_ratio=peak[pool] / peak[base],
+                seconds={"baseline": times[base], "contextpool": times[pool]},
+            )
+            results.append(row)
+            print(
+                f"  train {size} {precision}: {row['baseline_wps']:.0f} vs "
+                f"{row['contextpool_wps']:.0f} words/s (x{row['wps_ratio']:.3f}); "
+                f"peak memory x{row['memory_ratio']:.3f}",
+                flush=True,
+            )
+        speedups += precision_speedups(times, precisions, "train", size)
         del steps, optimizers
-    return results
+    return results, speedups
 
 
 # --------------------------------------------------------------------------- generation
 
 
-def generate_benchmark(pairs, sentences, src_length, length, beam, repeats, device, seed=0):
-    """Beam search with both models of each pair, forced to ``length`` steps: sentences/s."""
-    results = []
-    for base_arch, pool_arch, vocab in pairs:
+def generate_benchmark(sizes, sentences, src_length, length, beam, repeats, device,
+                       precisions=("fp32",), seed=0):
+    """Beam search with both models of each size, in each precision, forced to ``length``
+    steps: sentences/s, and each model's speed-up over fp32."""
+    results, speedups = [], []
+    for size in sizes:
+        base_arch, pool_arch, vocab, overrides = SIZES[size]
         dictionary = make_dictionary(vocab)
         sample = make_sample(dictionary, sentences, src_length, 2, device, seed)
         sample["net_input"].pop("prev_output_tokens")
         runs, lengths = {}, {}
         for name, arch in (("baseline", base_arch), ("contextpool", pool_arch)):
-            model = build_model(arch, dictionary, seed).to(device).eval()
+            model = build_model(arch, dictionary, seed, **overrides).to(device).eval()
             generator = SequenceGenerator(
                 [model], dictionary, beam_size=beam, max_len_a=0, max_len_b=length, min_len=length
             )
+            for precision in precisions:
+                key = f"{name}/{precision}"
 
-            def run(generator=generator, name=name):
-                with torch.no_grad():
-                    hypos = generator.generate(generator.model.models, sample)
-                lengths[name] = sorted({len(h[0]["tokens"]) for h in hypos})
+                def run(generator=generator, key=key, precision=precision):
+                    with torch.no_grad(), autocast(precision, device):
+                        hypos = generator.generate(generator.model.models, sample)
+                    lengths[key] = sorted({len(h[0]["tokens"]) for h in hypos})
 
-            runs[name] = run
+                runs[key] = run
         times = interleaved_times(runs, repeats, device)
-        assert lengths["baseline"] == lengths["contextpool"] == [length + 1], lengths
-        row = dict(
-            baseline=base_arch,
-            contextpool=pool_arch,
-            vocab=vocab,
-            sentences=sentences,
-            src_length=src_length,
-            output_tokens=length,
-            beam=beam,
-            baseline_sentences_per_s=sentences / statistics.median(times["baseline"]),
-            contextpool_sentences_per_s=sentences / statistics.median(times["contextpool"]),
-            speed_ratio=median_ratio(times["baseline"], times["contextpool"]),
-            seconds=times,
-        )
-        results.append(row)
-        print(
-            f"  generate {base_arch}: {row['baseline_sentences_per_s']:.2f} vs "
-            f"{row['contextpool_sentences_per_s']:.2f} sentences/s (x{row['speed_ratio']:.3f})",
-            flush=True,
-        )
-    return results
+        assert all(v == [length + 1] for v in lengths.values()), lengths
+        for precision in precisions:
+            base, pool = f"baseline/{precision}", f"contextpool/{precision}"
+            row = dict(
+                size=size,
+                precision=precision,
+                baseline=base_arch,
+                contextpool=pool_arch,
+                overrides=overrides,
+                vocab=vocab,
+                sentences=sentences,
+                src_length=src_length,
+                output_tokens=length,
+                beam=beam,
+                baseline_sentences_per_s=sentences / statistics.median(times[base]),
+                contextpool_sentences_per_s=sentences / statistics.median(times[pool]),
+                speed_ratio=median_ratio(times[base], times[pool]),
+                seconds={"baseline": times[base], "contextpool": times[pool]},
+            )
+            results.append(row)
+            print(
+                f"  generate {size} {precision}: {row['baseline_sentences_per_s']:.2f} vs "
+                f"{row['contextpool_sentences_per_s']:.2f} sentences/s (x{row['speed_ratio']:.3f})",
+                flush=True,
+            )
+        speedups += precision_speedups(times, precisions, "generate", size)
+    return results, speedups
 
 
 # --------------------------------------------------------------------------- report
@@ -448,25 +513,32 @@ def machine_info(device: str) -> dict:
 
 
 def check_targets(result: dict) -> dict:
-    """Whether the targets hold for the first (main) pair, transformer_wmt_en_de in FULL/QUICK.
-
-    The other pairs' ratios are reported too; tiny models are dominated by per-call overheads
-    and are not what the targets are about.
-    """
+    """Whether the targets of ``TARGETS`` hold for the sizes and precisions that were run."""
     checks = {}
-    if result.get("train"):
-        row = result["train"][0]
-        checks[f"{row['baseline']} train words/s ratio >= {TARGETS['train_wps_ratio_min']:.2f}"] = (
-            row["wps_ratio"] >= TARGETS["train_wps_ratio_min"]
-        )
-        checks[f"{row['baseline']} train peak memory ratio <= {TARGETS['train_memory_ratio_max']:.2f}"] = (
-            row["memory_ratio"] <= TARGETS["train_memory_ratio_max"]
-        )
-    if result.get("generate"):
-        row = result["generate"][0]
-        checks[f"{row['baseline']} generation speed ratio >= {TARGETS['generate_speed_ratio_min']:.2f}"] = (
-            row["speed_ratio"] >= TARGETS["generate_speed_ratio_min"]
-        )
+    wanted = TARGETS["target_sizes"]
+    for row in result.get("train", []):
+        if row["size"] in wanted:
+            label = f"{row['size']} {row['precision']}"
+            checks[f"{label} train words/s ratio >= {TARGETS['train_wps_ratio_min']:.2f}"] = (
+                row["wps_ratio"] >= TARGETS["train_wps_ratio_min"]
+            )
+            checks[f"{label} train peak memory ratio <= {TARGETS['train_memory_ratio_max']:.2f}"] = (
+                row["memory_ratio"] <= TARGETS["train_memory_ratio_max"]
+            )
+    for row in result.get("generate", []):
+        if row["size"] in wanted:
+            label = f"{row['size']} {row['precision']}"
+            checks[f"{label} generation speed ratio >= {TARGETS['generate_speed_ratio_min']:.2f}"] = (
+                row["speed_ratio"] >= TARGETS["generate_speed_ratio_min"]
+            )
+    for row in result.get("precision_speedup", []):
+        if row["part"] == "train" and row["precision"] == "bf16" and (
+            row["size"] == TARGETS["bf16_speedup_size"]
+        ):
+            checks[f"{row['size']} {row['model']} bf16 / fp32 train words/s >= "
+                   f"{TARGETS['bf16_train_speedup_min']:.1f}"] = (
+                row["speedup"] >= TARGETS["bf16_train_speedup_min"]
+            )
     if result.get("op"):
         # deterministic: the autograd graph holds the same bytes per token at every length
         checks["op memory linear in length (saved bytes per token, max / min <= 1.10)"] = (
@@ -526,13 +598,14 @@ def markdown_section(result: dict) -> str:
             "Training step (forward, label-smoothed CE, backward, Adam), same batch; "
             "ratios are ContextPool / baseline:",
             "",
-            "| baseline | vocab | batch x len | words/s base | words/s pool | words/s ratio | "
-            "peak MiB base | peak MiB pool | memory ratio |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| size | precision | baseline | vocab | batch x len | words/s base | words/s pool | "
+            "words/s ratio | peak MiB base | peak MiB pool | memory ratio |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in result["train"]:
             lines.append(
-                f"| {r['baseline']} | {r['vocab']} | {r['batch']} x {r['tgt_length']} "
+                f"| {r.get('size', '')} | {r.get('precision', 'fp32')} | {r['baseline']} "
+                f"| {r['vocab']} | {r['batch']} x {r['tgt_length']} "
                 f"| {r['baseline_wps']:.0f} | {r['contextpool_wps']:.0f} | {r['wps_ratio']:.3f} "
                 f"| {mib(r['baseline_peak_bytes'])} | {mib(r['contextpool_peak_bytes'])} "
                 f"| {r['memory_ratio']:.3f} |"
@@ -543,14 +616,28 @@ def markdown_section(result: dict) -> str:
             f"Generation (SequenceGenerator, beam {result['generate'][0]['beam']}, "
             "min_len = max_len so both decode the same number of steps):",
             "",
-            "| baseline | sentences x src len | output tokens | sent/s base | sent/s pool | speed ratio |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| size | precision | baseline | sentences x src len | output tokens | sent/s base "
+            "| sent/s pool | speed ratio |",
+            "|---|---|---|---:|---:|---:|---:|---:|",
         ]
         for r in result["generate"]:
             lines.append(
-                f"| {r['baseline']} | {r['sentences']} x {r['src_length']} | {r['output_tokens']} "
+                f"| {r.get('size', '')} | {r.get('precision', 'fp32')} | {r['baseline']} "
+                f"| {r['sentences']} x {r['src_length']} | {r['output_tokens']} "
                 f"| {r['baseline_sentences_per_s']:.2f} | {r['contextpool_sentences_per_s']:.2f} "
                 f"| {r['speed_ratio']:.3f} |"
+            )
+        lines.append("")
+    if result.get("precision_speedup"):
+        lines += [
+            "Speed in lower precision / the same model's fp32 speed (same loop, interleaved):",
+            "",
+            "| part | size | model | precision | speed-up over fp32 |",
+            "|---|---|---|---|---:|",
+        ]
+        for r in result["precision_speedup"]:
+            lines.append(
+                f"| {r['part']} | {r['size']} | {r['model']} | {r['precision']} | {r['speedup']:.3f} |"
             )
         lines.append("")
     if result.get("targets"):
@@ -583,7 +670,7 @@ def update_results_markdown(path: str, name: str, section: str):
         f.write(text)
 
 
-def run(config: dict, device: str, parts=("op", "train", "generate")) -> dict:
+def run(config: dict, device: str, parts=("op", "train", "generate"), precisions=("fp32",)) -> dict:
     """Runs the selected parts with ``config`` (FULL, QUICK or a smaller dict of the same keys)."""
     result = {}
     if "op" in parts:
@@ -593,16 +680,18 @@ def run(config: dict, device: str, parts=("op", "train", "generate")) -> dict:
         )
     if "train" in parts:
         print("train: full training step", flush=True)
-        result["train"] = train_benchmark(
-            config["train_pairs"], config["train_tokens"], config["train_length"],
-            config["train_repeats"], device,
+        result["train"], speedups = train_benchmark(
+            config["sizes"], config["train_tokens"], config["train_length"],
+            config["train_repeats"], device, precisions,
         )
+        result["precision_speedup"] = speedups
     if "generate" in parts:
         print("generate: beam search", flush=True)
-        result["generate"] = generate_benchmark(
-            config["train_pairs"], config["gen_sentences"], config["gen_src_length"],
-            config["gen_length"], config["beam"], config["gen_repeats"], device,
+        result["generate"], speedups = generate_benchmark(
+            config["sizes"], config["gen_sentences"], config["gen_src_length"],
+            config["gen_length"], config["beam"], config["gen_repeats"], device, precisions,
         )
+        result["precision_speedup"] = result.get("precision_speedup", []) + speedups
     result["targets"] = check_targets(result)
     return result
 
@@ -618,16 +707,33 @@ def main(argv=None):
                         help="Markdown file to update ('' to skip)")
     parser.add_argument("--parts", default="op,train,generate", help="comma list of op,train,generate")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--precision", default="fp32",
+                        help="comma list of fp32,bf16,fp16 (fp16: CUDA only); with fp32 and "
+                        "another, each model's speed-up over fp32 is reported too")
+    parser.add_argument("--sizes", help=f"comma list of model sizes, from {','.join(SIZES)} "
+                        "(default: all; with --quick: wmt,3+3x256,tiny)")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda, but torch sees no GPU")
+    precisions = tuple(p.strip() for p in args.precision.split(",") if p.strip())
+    for precision in precisions:
+        if precision not in PRECISIONS:
+            parser.error(f"--precision {precision}: choose from {', '.join(PRECISIONS)}")
+    if "fp16" in precisions and args.device != "cuda":
+        parser.error("--precision fp16 needs --device cuda (CPU autocast to float16 is not "
+                     "a training precision); on CPU use bf16")
     if args.threads:
         torch.set_num_threads(args.threads)
     name = args.name or (
         os.path.splitext(os.path.basename(args.out))[0] if args.out
         else f"{args.device}-{'quick' if args.quick else 'full'}"
     )
-    config = QUICK if args.quick else FULL
+    config = dict(QUICK if args.quick else FULL)
+    if args.sizes:
+        config["sizes"] = [s.strip() for s in args.sizes.split(",") if s.strip()]
+        unknown = [s for s in config["sizes"] if s not in SIZES]
+        if unknown:
+            parser.error(f"--sizes {','.join(unknown)}: choose from {', '.join(SIZES)}")
     result = dict(
         name=name,
         note=args.note,
@@ -640,7 +746,8 @@ def main(argv=None):
         targets_definition=TARGETS,
     )
     start = time.time()
-    result.update(run(config, args.device, tuple(args.parts.split(","))))
+    result["precisions"] = list(precisions)
+    result.update(run(config, args.device, tuple(args.parts.split(",")), precisions))
     result["seconds"] = round(time.time() - start, 1)
     for check, ok in result["targets"].items():
         print(f"target {check}: {'met' if ok else 'NOT met'}")

@@ -21,7 +21,7 @@ Recipe (defaults = Vaswani et al. 2017 / fairseq "Scaling NMT"):
   --max-update N      stop after N updates            [100000]
   --max-epoch N       stop after N epochs (0 = none)  [0]
   --seed N                                            [1]
-  --precision P       fp32 | fp16 | bf16 (GPU)        [fp32]
+  --precision P       fp32 | fp16 (GPU) | bf16 (mixed precision, CPU or GPU)  [fp32]
   --cpu               train on CPU
 
 Label smoothing 0.1, Adam (0.9, 0.98), shared embeddings (joined dictionary), JSON logs.
@@ -65,13 +65,31 @@ if ! compgen -G "$DATA/dict.*.txt" > /dev/null; then
   exit 2
 fi
 
+# bf16: mixed precision through the plugin's translation_bf16 task (autocast; fp32 weights and
+# optimizer state) on CPU and GPU alike. Not fairseq's --bf16: that casts the whole model and, on
+# the command line, sets --tpu, which crashes without torch_xla (docs/training.md).
 PRECISION_FLAGS=()
 case "$PRECISION" in
   fp32) ;;
-  fp16) PRECISION_FLAGS=(--fp16) ;;
-  bf16) PRECISION_FLAGS=(--bf16) ;;
+  fp16)
+    if [[ "$CPU" == 1 ]]; then
+      echo "train.sh: --precision fp16 needs a CUDA GPU (fairseq's fp16 optimizers are CUDA-only); on CPU use --precision bf16" >&2
+      exit 2
+    fi
+    PRECISION_FLAGS=(--fp16) ;;
+  bf16) PRECISION_FLAGS=(--task translation_bf16) ;;
   *) echo "train.sh: --precision must be fp32, fp16 or bf16, got '$PRECISION'" >&2; exit 2 ;;
 esac
+if [[ "$PRECISION" == bf16 && "$CPU" == 1 ]] && ! grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then
+  echo "train.sh: warning: this CPU lists no avx512_bf16/amx_bf16 in /proc/cpuinfo, so bf16 matrix products take a slow fallback (about 40x slower than fp32 on an AVX2-only EPYC, docs/results.md): --precision fp32 is faster here" >&2
+fi
+for arg in "${EXTRA[@]}"; do
+  case "$arg" in
+    --bf16|--fp16|--amp|--memory-efficient-bf16|--memory-efficient-fp16)
+      echo "train.sh: pass precision as --precision fp32|fp16|bf16, not '$arg' after '--'" >&2
+      exit 2 ;;
+  esac
+done
 DEVICE_FLAGS=()
 [[ "$CPU" == 1 ]] && DEVICE_FLAGS=(--cpu)
 

@@ -13,12 +13,13 @@ import torch
 from benchmarks import benchmark
 from fairseq_plugins.modules import ContextPool
 
+TOY_SIZE = ("transformer_tiny", "contextpool_transformer_tiny", 40, {})
 TINY = dict(
     benchmark.QUICK,
     op_lengths=[8, 16],
     op_tokens=64,
     op_repeats=1,
-    train_pairs=[("transformer_tiny", "contextpool_transformer_tiny", 40)],
+    sizes=["toy"],
     train_tokens=32,
     train_length=8,
     train_repeats=1,
@@ -31,7 +32,16 @@ TINY = dict(
 
 @pytest.fixture(scope="module")
 def result():
-    return benchmark.run(TINY, "cpu")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(benchmark.SIZES, "toy", TOY_SIZE)
+        return benchmark.run(TINY, "cpu")
+
+
+@pytest.fixture(scope="module")
+def two_precisions():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(benchmark.SIZES, "toy", TOY_SIZE)
+        return benchmark.run(TINY, "cpu", parts=("train", "generate"), precisions=("fp32", "bf16"))
 
 
 def finite_positive(value):
@@ -53,6 +63,29 @@ def test_report_has_every_ratio_and_is_json(result):
     assert finite_positive(gen["speed_ratio"]) and gen["output_tokens"] == TINY["gen_length"]
     assert set(result["targets"]) and all(isinstance(v, bool) for v in result["targets"].values())
     json.loads(json.dumps(result))  # serialisable as is
+
+
+def test_precisions_run_side_by_side_with_speedups(two_precisions):
+    for part in ("train", "generate"):
+        assert [row["precision"] for row in two_precisions[part]] == ["fp32", "bf16"]
+    ratios = {(r["part"], r["model"], r["precision"]): r["speedup"]
+              for r in two_precisions["precision_speedup"]}
+    assert set(ratios) == {(part, model, "bf16") for part in ("train", "generate")
+                           for model in ("baseline", "contextpool")}
+    assert all(finite_positive(v) for v in ratios.values()), ratios
+    section = benchmark.markdown_section(dict(
+        two_precisions, name="p", command="c", date="d", machine=benchmark.machine_info("cpu")))
+    assert "speed-up over fp32" in section and "| train | toy | contextpool | bf16 |" in section
+
+
+def test_bf16_speedup_target_reads_the_rows():
+    result = {"precision_speedup": [
+        dict(part="train", size="3+3x256", model="baseline", precision="bf16", speedup=1.6),
+        dict(part="train", size="3+3x256", model="contextpool", precision="bf16", speedup=1.2),
+    ]}
+    checks = benchmark.check_targets(result)
+    assert sorted(checks.values()) == [False, True]
+    assert any("contextpool" in name and not ok for name, ok in checks.items())
 
 
 def test_results_markdown_keeps_other_sections(tmp_path, result):

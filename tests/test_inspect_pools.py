@@ -141,3 +141,21 @@ def test_bad_inputs_are_named(trained):
     out = run([os.path.join(BIN, "python"), TOOL, "--data", "data", "--checkpoint",
                "ck/nothing.pt", "--out", "bad"], trained)
     assert out.returncode == 2 and "ck/nothing.pt: no such checkpoint file" in out.stderr
+
+
+def test_cost_counts_the_real_models_flops(trained):
+    """scripts/study.py cost: FLOPs per token from FlopCounterMode on the checkpoint's model."""
+    out = run([os.path.join(BIN, "python"), os.path.join(REPO, "scripts", "study.py"), "cost",
+               "--checkpoint", "ck/checkpoint2.pt", "--data", "data", "--out", "cost.json"], trained)
+    assert out.returncode == 0, out.stderr[-3000:]
+    cost = json.loads((trained / "cost.json").read_text())
+    state = torch.load(trained / "ck" / "checkpoint2.pt", weights_only=True)
+    # shared embeddings: the decoder's output projection is the embedding, counted once
+    assert cost["params"] == sum(v.numel() for k, v in state["model"].items()
+                                 if k not in ("decoder.output_projection.weight",
+                                              "decoder.embed_tokens.weight")
+                                 and not k.endswith(("_float_tensor", ".version")))
+    # a training step is forward + backward: at least the 2 FLOPs per weight per token of the
+    # forward matrix products, and more than the forward pass alone
+    assert cost["train_flops_per_target_token"] > 2 * 2 * 64 * 64
+    assert cost["decode_flops_per_output_token"] > 0 and cost["decode_output_tokens"] > 0

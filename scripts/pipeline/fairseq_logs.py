@@ -202,9 +202,11 @@ def parse_train_log_lines(lines: Iterable[str], source: str = "<train.log>") -> 
                 "ups": values.get("train_ups"),
                 "train_loss": values.get("train_loss"),
                 "valid_loss": None,
+                "valid_bleu": None,
             }
             if pending_valid is not None and pending_valid.get("epoch") == entry["epoch"]:
                 entry["valid_loss"] = pending_valid.get("valid_loss")
+                entry["valid_bleu"] = pending_valid.get("valid_bleu")  # with --eval-bleu
             pending_valid = None
             current["epoch_records"].append(entry)
             all_epochs.append(entry)
@@ -304,7 +306,7 @@ def _public_epoch(entry: dict) -> dict:
         "epoch", "num_updates", "updates_in_epoch", "segment", "wall_seconds",
         "cumulative_wall_seconds", "train_wall_seconds", "cumulative_train_wall_seconds",
         "words", "words_per_second", "fairseq_wps", "wpb", "ups", "train_loss", "valid_loss",
-        "wall_meter",
+        "valid_bleu", "wall_meter",
     )
     return {k: entry.get(k) for k in keys}
 

@@ -1,0 +1,467 @@
+"""A multi-seed study: per-run artefacts, cost, and the report over configurations and seeds.
+
+Command line (``scripts/study.py`` runs :func:`main`; ``scripts/run_study.sh`` drives it)::
+
+    python scripts/study.py curve --run-dir RUN_DIR
+    python scripts/study.py export --run-dir RUN_DIR --out ARTEFACT_DIR [--eval avg]
+    python scripts/study.py cost --checkpoint CKPT --data DATA_DIR --out COST_JSON
+    python scripts/study.py report --artefacts DIR --data DATA_DIR --out REPORT_DIR \\
+        [--baseline baseline] [--budget-epochs E]
+
+Runs are named ``CONFIG_sSEED`` (``baseline_s1``, ``contextpool_enc2_s3``). ``export`` copies
+what the report needs out of a run folder (which holds checkpoints and stays outside the
+repository) into ARTEFACT_DIR/NAME, small enough to commit: ``train.log`` (fairseq's JSON log:
+parameters, times, per-epoch losses and valid BLEU), ``epochs.json`` (that log's per-epoch
+summary), ``command.txt`` and ``eval/EVAL/{scores.json,hyp.txt}``. The layout is a run folder's,
+so ``compare_runs.py`` reads artefact folders as they are.
+
+``curve`` prints a run's per-epoch valid loss and valid BLEU (the pilot's learning curve).
+``cost`` counts, with ``torch.utils.flop_counter.FlopCounterMode`` on the real model and the
+first 64 sentences of the test split, the FLOPs of a training step (label-smoothed loss,
+forward + backward) per target token and of beam search (beam 4) per output token. The
+counter counts matrix products and attention kernels, not elementwise operations.
+
+``report`` groups runs by configuration and writes REPORT_DIR/study.md, study.json and
+``bleu_vs_time.png``:
+
+* per configuration: test BLEU (detok sacreBLEU, averaged checkpoint) and chrF2, mean and
+  sample standard deviation over seeds; parameters, FLOPs, training time;
+* per seed: sacreBLEU's paired bootstrap of the configuration against the same seed's
+  baseline;
+* across seeds, two tests of the configuration against the baseline, each valid for a
+  different question: (1) a paired t-test over the per-seed BLEU differences (seed pairs are
+  independent trainings, so this accounts for training variance; low power with 3 seeds);
+  (2) a pooled paired bootstrap over test sentences: every resample draws one set of sentence
+  indices, applied to every seed of both configurations, and the statistic is the mean over
+  seeds of the BLEU difference; p is two-sided from the resampled differences centred at
+  zero, as sacreBLEU's own test does. It conditions on the trained models, so it measures
+  test-set sampling noise of the seed-averaged difference, not training variance;
+* time and updates to reach the converged baseline's valid BLEU (the mean over baseline seeds
+  of the valid BLEU at the budget), from each run's per-epoch valid BLEU, within the budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+from pipeline.evaluate import read_lines, sha256_of
+from pipeline.fairseq_logs import LogParseError, parse_train_log
+
+SCHEMA = "contextpool-mt/study/v1"
+RUN_NAME = re.compile(r"^(?P<config>[A-Za-z0-9_.+-]+?)_s(?P<seed>\d+)$")
+BOOTSTRAP_SAMPLES = 1000
+BOOTSTRAP_SEED = 12345
+COST_SENTENCES = 64
+
+
+class StudyError(RuntimeError):
+    """An artefact or input the study cannot use; the message names it."""
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_run(run_dir: Path, out: Path, eval_name: str = "avg") -> Path:
+    """Copies a run's small artefacts into ``out`` (replacing what was there)."""
+    log = run_dir / "train.log"
+    try:
+        train = parse_train_log(log)
+    except LogParseError as err:
+        raise StudyError(str(err)) from err
+    eval_dir = run_dir / "eval" / eval_name
+    for name in ("scores.json", "hyp.txt"):
+        if not (eval_dir / name).is_file():
+            raise StudyError(f"{eval_dir / name}: missing (evaluate the run first)")
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "eval" / eval_name).mkdir(parents=True)
+    shutil.copyfile(log, tmp / "train.log")
+    for name in ("scores.json", "hyp.txt"):
+        shutil.copyfile(eval_dir / name, tmp / "eval" / eval_name / name)
+    commands = [line[len("# command:"):].strip() for line in read_lines(log)
+                if line.startswith("# command:")]
+    (tmp / "command.txt").write_text("\n".join(commands) + "\n", encoding="utf-8")
+    with open(tmp / "epochs.json", "w", encoding="utf-8") as handle:
+        json.dump({"params": train["params"], "epochs": train["epochs"]}, handle, indent=1)
+    if (run_dir / "cost.json").is_file():
+        shutil.copyfile(run_dir / "cost.json", tmp / "cost.json")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+# --------------------------------------------------------------------------- cost
+
+
+def count_cost(checkpoint: Path, data: Path, subset: str = "test", beam: int = 4) -> dict:
+    """FLOPs per target token of a training step and of beam search, on the real model."""
+    import torch
+    from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion
+    from fairseq.sequence_generator import SequenceGenerator
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from pipeline.pools import load
+
+    model, _, task = load(checkpoint, data / "bin", "en", "de")
+    task.load_dataset(subset)
+    dataset = task.dataset(subset)
+    n = min(COST_SENTENCES, len(dataset))
+    sample = dataset.collater([dataset[i] for i in range(n)])
+    criterion = LabelSmoothedCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
+    model.train()
+    with FlopCounterMode(display=False) as counter:
+        loss, _, _ = criterion(model, sample)
+        loss.backward()
+    train_flops = counter.get_total_flops()
+    model.eval()
+    generator = SequenceGenerator([model], task.target_dictionary, beam_size=beam,
+                                  len_penalty=0.6, max_len_a=1.2, max_len_b=10)
+    net_input = {k: v for k, v in sample["net_input"].items() if k != "prev_output_tokens"}
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        hypos = generator.generate([model], {"net_input": net_input})
+    decode_flops = counter.get_total_flops()
+    output_tokens = sum(len(h[0]["tokens"]) for h in hypos)
+    return {
+        "checkpoint": str(checkpoint),
+        "params": sum(p.numel() for p in model.parameters()),
+        "sentences": n,
+        "train_target_tokens": int(sample["ntokens"]),
+        "train_flops_per_target_token": train_flops / sample["ntokens"],
+        "decode_output_tokens": output_tokens,
+        "decode_beam": beam,
+        "decode_flops_per_output_token": decode_flops / output_tokens,
+        "counted_with": "torch.utils.flop_counter.FlopCounterMode (matrix products and "
+                        "attention kernels; elementwise operations are not counted)",
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def collect(artefacts: Path, eval_name: str) -> dict:
+    """{config: {seed: run}} of every NAME_sSEED folder with eval/EVAL/scores.json."""
+    configs = {}
+    for folder in sorted(p for p in artefacts.iterdir() if p.is_dir()):
+        match = RUN_NAME.match(folder.name)
+        scores_path = folder / "eval" / eval_name / "scores.json"
+        if not match or not scores_path.is_file():
+            continue
+        scores = json.loads(scores_path.read_text(encoding="utf-8"))
+        hyp_path = folder / "eval" / eval_name / "hyp.txt"
+        if scores["files"].get("hyp_sha256") != sha256_of(hyp_path):
+            raise StudyError(f"{hyp_path}: changed since {scores_path} was written")
+        epochs_path = folder / "epochs.json"
+        if not epochs_path.is_file():
+            raise StudyError(f"{epochs_path}: missing (re-export the run)")
+        epochs = json.loads(epochs_path.read_text(encoding="utf-8"))
+        cost_path = folder / "cost.json"
+        run = {
+            "name": folder.name,
+            "config": match.group("config"),
+            "seed": int(match.group("seed")),
+            "folder": str(folder),
+            "scores": scores,
+            "hyps": read_lines(hyp_path),
+            "params": epochs["params"],
+            "epochs": epochs["epochs"],
+            "cost": json.loads(cost_path.read_text()) if cost_path.is_file() else None,
+        }
+        configs.setdefault(run["config"], {})[run["seed"]] = run
+    return configs
+
+
+def _stats(metric, hyps, refs):
+    import numpy as np
+
+    return np.array(metric._extract_corpus_statistics(hyps, [refs]), dtype=np.float64)
+
+
+def _score(metric, stats) -> float:
+    return metric._compute_score_from_stats(list(stats)).score
+
+
+def pooled_bootstrap(pairs, refs, n_samples=BOOTSTRAP_SAMPLES, seed=BOOTSTRAP_SEED) -> dict:
+    """Mean over seeds of BLEU(system) - BLEU(baseline), resampling sentences jointly.
+
+    ``pairs``: [(baseline hyps, system hyps)] one per seed, on the same references.
+    """
+    import numpy as np
+    from sacrebleu.metrics import BLEU
+
+    metric = BLEU()
+    stats = [(_stats(metric, b, refs), _stats(metric, s, refs)) for b, s in pairs]
+    observed = statistics.mean(_score(metric, s.sum(0)) - _score(metric, b.sum(0)) for b, s in stats)
+    rng = np.random.default_rng(seed)
+    n = len(refs)
+    deltas = []
+    for _ in range(n_samples):
+        idx = rng.integers(0, n, n)
+        deltas.append(statistics.mean(
+            _score(metric, s[idx].sum(0)) - _score(metric, b[idx].sum(0)) for b, s in stats))
+    deltas = np.array(deltas)
+    centred = deltas - deltas.mean()
+    p = (np.sum(np.abs(centred) >= abs(observed)) + 1) / (n_samples + 1)
+    low, high = np.percentile(deltas, [2.5, 97.5])
+    return {"delta": observed, "p_value": float(p), "ci95": [float(low), float(high)],
+            "n_samples": n_samples, "seed": seed}
+
+
+def seed_ttest(deltas) -> dict:
+    from scipy import stats
+
+    if len(deltas) < 2:
+        return {"n": len(deltas), "t": None, "p_value": None}
+    mean, sd = statistics.mean(deltas), statistics.stdev(deltas)
+    if sd == 0:
+        return {"n": len(deltas), "t": None, "p_value": None, "note": "identical differences"}
+    result = stats.ttest_1samp(deltas, 0.0)
+    return {"n": len(deltas), "mean": mean, "sd": sd, "t": float(result.statistic),
+            "p_value": float(result.pvalue)}
+
+
+def reach(epochs, threshold, budget=None):
+    """First epoch (<= budget) whose valid BLEU >= threshold: epoch, updates, wall seconds."""
+    for entry in epochs:
+        if budget is not None and entry["epoch"] > budget:
+            break
+        if entry.get("valid_bleu") is not None and entry["valid_bleu"] >= threshold:
+            return {"epoch": entry["epoch"], "num_updates": entry["num_updates"],
+                    "wall_seconds": entry["cumulative_wall_seconds"]}
+    return None
+
+
+def _mean_sd(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def build_study_report(artefacts: Path, data: Path, baseline: str, budget: int | None,
+                       eval_name: str = "avg") -> dict:
+    from sacrebleu.metrics import BLEU
+
+    from pipeline.report import paired_bootstrap
+
+    refs_path = data / "raw" / "test.de"
+    if not refs_path.is_file():
+        raise StudyError(f"{refs_path}: missing reference")
+    refs = read_lines(refs_path)
+    ref_sha = sha256_of(refs_path)
+    configs = collect(artefacts, eval_name)
+    if baseline not in configs:
+        raise StudyError(f"{artefacts}: no run of the baseline configuration '{baseline}'")
+    for runs in configs.values():
+        for run in runs.values():
+            if run["scores"]["files"].get("reference_sha256") != ref_sha:
+                raise StudyError(f"{run['folder']}: scored against another reference than {refs_path}")
+    base_runs = configs[baseline]
+
+    def valid_at_budget(run):
+        rows = [e for e in run["epochs"] if budget is None or e["epoch"] <= budget]
+        return rows[-1]["valid_bleu"] if rows else None
+
+    target, _ = _mean_sd([valid_at_budget(r) for r in base_runs.values()])
+    table = []
+    for config, runs in configs.items():
+        seeds = sorted(runs)
+        bleu = [runs[s]["scores"]["bleu_detok"]["score"] for s in seeds]
+        chrf = [runs[s]["scores"]["chrf"]["score"] for s in seeds]
+        times = []
+        for s in seeds:
+            rows = [e for e in runs[s]["epochs"] if budget is None or e["epoch"] <= budget]
+            times.append(rows[-1]["cumulative_wall_seconds"] if rows else None)
+        reached = {s: (reach(runs[s]["epochs"], target, budget) if target is not None else None) for s in seeds}
+        row = {
+            "config": config,
+            "seeds": seeds,
+            "bleu": bleu, "bleu_mean_sd": _mean_sd(bleu),
+            "chrf": chrf, "chrf_mean_sd": _mean_sd(chrf),
+            "params": runs[seeds[0]]["params"],
+            "cost": runs[seeds[0]]["cost"],
+            "training_seconds_mean_sd": _mean_sd(times),
+            "reach_baseline_valid_bleu": reached,
+        }
+        if config != baseline:
+            common = [s for s in seeds if s in base_runs]
+            per_seed = {}
+            for s in common:
+                _, results = paired_bootstrap(
+                    [("baseline", base_runs[s]["hyps"]), (config, runs[s]["hyps"])], refs,
+                    {"BLEU": BLEU()}, BOOTSTRAP_SAMPLES)
+                base_res, sys_res = results["BLEU"]
+                per_seed[s] = {"delta": sys_res.score - base_res.score, "p_value": sys_res.p_value}
+            row["per_seed_bootstrap"] = per_seed
+            row["seed_ttest"] = seed_ttest([per_seed[s]["delta"] for s in common])
+            row["pooled_bootstrap"] = (pooled_bootstrap(
+                [(base_runs[s]["hyps"], runs[s]["hyps"]) for s in common], refs) if common else None)
+        table.append(row)
+    return {"schema": SCHEMA, "baseline": baseline, "budget_epochs": budget,
+            "baseline_valid_bleu_at_budget": target, "reference": str(refs_path),
+            "reference_sha256": ref_sha, "configs": table, "_configs": configs}
+
+
+def plot_bleu_vs_time(report: dict, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for config, runs in report["_configs"].items():
+        by_epoch = {}
+        for run in runs.values():
+            for e in run["epochs"]:
+                if e.get("valid_bleu") is not None:
+                    by_epoch.setdefault(e["epoch"], []).append((e["cumulative_wall_seconds"], e["valid_bleu"]))
+        epochs = sorted(by_epoch)
+        if not epochs:
+            continue
+        hours = [statistics.mean(t for t, _ in by_epoch[e]) / 3600 for e in epochs]
+        mean = [statistics.mean(b for _, b in by_epoch[e]) for e in epochs]
+        low = [min(b for _, b in by_epoch[e]) for e in epochs]
+        high = [max(b for _, b in by_epoch[e]) for e in epochs]
+        line, = ax.plot(hours, mean, marker=".", label=f"{config} ({len(runs)} seed(s))")
+        ax.fill_between(hours, low, high, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("training wall time (hours; mean over seeds)")
+    ax.set_ylabel("valid BLEU (fairseq --eval-bleu)")
+    ax.set_title("valid BLEU per epoch: mean over seeds, band = min..max")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _pm(pair, fmt="{:.2f}"):
+    mean, sd = pair
+    if mean is None:
+        return "n/a"
+    return fmt.format(mean) + (" ± " + fmt.format(sd) if sd is not None else "")
+
+
+def _hours(seconds):
+    return "n/a" if seconds is None else f"{seconds / 3600:.2f} h"
+
+
+def render(report: dict) -> str:
+    lines = [
+        "# Study report",
+        "",
+        f"Baseline: `{report['baseline']}`; budget: "
+        f"{report['budget_epochs'] if report['budget_epochs'] else 'all logged'} epochs; "
+        f"test reference `{Path(report['reference']).name}` (sha256 {report['reference_sha256'][:12]}).",
+        "BLEU is detok sacreBLEU of the averaged checkpoint; mean ± sample std over seeds.",
+        "",
+        "| config | seeds | BLEU | chrF2 | params | train GFLOPs/token | decode GFLOPs/token "
+        "| training time | Δ BLEU vs baseline (seed t-test p; pooled bootstrap p) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in report["configs"]:
+        cost = row["cost"] or {}
+        tr = cost.get("train_flops_per_target_token")
+        de = cost.get("decode_flops_per_output_token")
+        if "pooled_bootstrap" in row and row["pooled_bootstrap"]:
+            pb, tt = row["pooled_bootstrap"], row["seed_ttest"]
+            tp = "n/a" if tt.get("p_value") is None else f"{tt['p_value']:.3f}"
+            delta = f"{pb['delta']:+.2f} (t-test p = {tp}; bootstrap p = {pb['p_value']:.3f})"
+        else:
+            delta = "(baseline)"
+        lines.append(
+            f"| {row['config']} | {','.join(map(str, row['seeds']))} | {_pm(row['bleu_mean_sd'])} "
+            f"| {_pm(row['chrf_mean_sd'])} | {row['params']:,} "
+            f"| {'n/a' if tr is None else f'{tr / 1e9:.4f}'} | {'n/a' if de is None else f'{de / 1e9:.4f}'} "
+            f"| {_hours(row['training_seconds_mean_sd'][0])} | {delta} |"
+        )
+    lines += ["", f"Time to reach the baseline's valid BLEU at the budget "
+              f"({report['baseline_valid_bleu_at_budget']}), per seed:", "",
+              "| config | seed | epoch | updates | wall time |", "|---|---:|---:|---:|---:|"]
+    for row in report["configs"]:
+        for seed, hit in row["reach_baseline_valid_bleu"].items():
+            if hit:
+                lines.append(f"| {row['config']} | {seed} | {hit['epoch']} | {hit['num_updates']} "
+                             f"| {_hours(hit['wall_seconds'])} |")
+            else:
+                lines.append(f"| {row['config']} | {seed} | not reached | | |")
+    lines += ["", "Per-seed paired bootstrap (sacreBLEU, 1,000 resamples) against the same seed's baseline:",
+              "", "| config | seed | Δ BLEU | p |", "|---|---:|---:|---:|"]
+    for row in report["configs"]:
+        for seed, res in row.get("per_seed_bootstrap", {}).items():
+            lines.append(f"| {row['config']} | {seed} | {res['delta']:+.2f} | {res['p_value']:.4f} |")
+    lines += ["", "![valid BLEU vs training time](bleu_vs_time.png)", ""]
+    return "\n".join(lines)
+
+
+def write_report(report: dict, out: Path):
+    out.mkdir(parents=True, exist_ok=True)
+    plot_bleu_vs_time(report, out / "bleu_vs_time.png")
+    (out / "study.md").write_text(render(report), encoding="utf-8")
+    public = {k: v for k, v in report.items() if not k.startswith("_")}
+    with open(out / "study.json", "w", encoding="utf-8") as handle:
+        json.dump(public, handle, indent=1, default=str)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Multi-seed study: export, cost, report.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    curve = sub.add_parser("curve", help="a run's per-epoch valid loss and BLEU")
+    curve.add_argument("--run-dir", required=True, type=Path)
+    exp = sub.add_parser("export", help="copy a run's small artefacts for committing")
+    exp.add_argument("--run-dir", required=True, type=Path)
+    exp.add_argument("--out", required=True, type=Path)
+    exp.add_argument("--eval", default="avg")
+    cost = sub.add_parser("cost", help="FLOPs per token of training and decoding")
+    cost.add_argument("--checkpoint", required=True, type=Path)
+    cost.add_argument("--data", required=True, type=Path)
+    cost.add_argument("--out", required=True, type=Path)
+    rep = sub.add_parser("report", help="the study report from exported artefacts")
+    rep.add_argument("--artefacts", required=True, type=Path)
+    rep.add_argument("--data", required=True, type=Path, help="prepared corpus (raw/test.de)")
+    rep.add_argument("--out", required=True, type=Path)
+    rep.add_argument("--baseline", default="baseline")
+    rep.add_argument("--budget-epochs", type=int)
+    rep.add_argument("--eval", default="avg")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "curve":
+            try:
+                epochs = parse_train_log(args.run_dir / "train.log")["epochs"]
+            except LogParseError as err:
+                raise StudyError(str(err)) from err
+            for e in epochs:
+                print(f"epoch {e['epoch']:3d}  updates {e['num_updates']:6d}  "
+                      f"valid loss {e['valid_loss']}  valid BLEU {e['valid_bleu']}  "
+                      f"wall {e['cumulative_wall_seconds'] / 3600:.2f} h")
+        elif args.command == "export":
+            print(f"study: exported {export_run(args.run_dir, args.out, args.eval)}")
+        elif args.command == "cost":
+            result = count_cost(args.checkpoint, args.data)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+            print(f"study: {args.out}: train {result['train_flops_per_target_token'] / 1e9:.4f} "
+                  f"GFLOPs/token, decode {result['decode_flops_per_output_token'] / 1e9:.4f} GFLOPs/token")
+        else:
+            report = build_study_report(args.artefacts, args.data, args.baseline,
+                                        args.budget_epochs, args.eval)
+            write_report(report, args.out)
+            print(f"study: wrote {args.out / 'study.md'}")
+    except StudyError as err:
+        print(f"study: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""scripts/study.py: export of a run's artefacts, and the report over configurations and seeds,
+on synthetic runs whose every number is recomputed here."""
+
+import json
+import random
+import statistics
+import subprocess
+import sys
+import os
+
+import pytest
+from sacrebleu.metrics import BLEU
+from scipy import stats
+
+from pipeline import study
+from pipeline.evaluate import score_all, sha256_of, write_lines
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORDS = "ein Mann mit einem Hut sitzt auf der Bank vor dem Haus und liest eine Zeitung".split()
+
+
+def train_log(params, valid_bleus, seconds_per_epoch):
+    lines = ["# 2026-01-01T10:00:00Z train.sh start",
+             "# command: fairseq-train data --arch transformer_tiny --seed 1",
+             f"2026-01-01 10:00:01 | INFO | fairseq_cli.train | num. shared model params: "
+             f"{params:,} (num. trained: {params:,})"]
+    for epoch, bleu in enumerate(valid_bleus, start=1):
+        wall = epoch * seconds_per_epoch
+        lines.append(f'2026-01-01 10:00:10 | INFO | valid | {{"epoch": {epoch}, "valid_loss": '
+                     f'"{5 - epoch * 0.1:.3f}", "valid_bleu": "{bleu}", "valid_num_updates": "{epoch * 10}"}}')
+        lines.append(f'2026-01-01 10:00:10 | INFO | train | {{"epoch": {epoch}, "train_loss": "4", '
+                     f'"train_wps": "500", "train_ups": "1", "train_wpb": "300", "train_num_updates": '
+                     f'"{epoch * 10}", "train_train_wall": "{seconds_per_epoch}", "train_wall": "{wall}"}}')
+    return "\n".join(lines) + "\n"
+
+
+def make_run(root, name, refs, ref_path, drop, valid_bleus, rng):
+    """A run folder: train.log and eval/avg/{hyp.txt,scores.json} (hyps = refs minus words)."""
+    run = root / "runs" / name
+    (run / "eval" / "avg").mkdir(parents=True)
+    (run / "train.log").write_text(train_log(1000 + len(name), valid_bleus, 60))
+    hyps = [" ".join(w for w in r.split() if rng.random() > drop) or "ein" for r in refs]
+    write_lines(run / "eval" / "avg" / "hyp.txt", hyps)
+    scores = score_all(hyps, refs, "de")
+    scores = {k: v for k, v in scores.items() if not k.endswith("_tok")}
+    scores["files"] = {"hyp_sha256": sha256_of(run / "eval" / "avg" / "hyp.txt"),
+                       "reference": str(ref_path), "reference_sha256": sha256_of(ref_path)}
+    (run / "eval" / "avg" / "scores.json").write_text(json.dumps(scores))
+    return run, hyps
+
+
+@pytest.fixture(scope="module")
+def studied(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    rng = random.Random(0)
+    refs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12))) for _ in range(60)]
+    (root / "data" / "raw").mkdir(parents=True)
+    ref_path = root / "data" / "raw" / "test.de"
+    write_lines(ref_path, refs)
+    hyps = {}
+    curves = {"baseline": [10, 20, 25, 26], "contextpool": [12, 24, 27, 28]}
+    drops = {"baseline": 0.3, "contextpool": 0.2}
+    for config in ("baseline", "contextpool"):
+        for seed in (1, 2, 3):
+            name = f"{config}_s{seed}"
+            curve = [b + seed * 0.1 for b in curves[config]]
+            run, hyps[name] = make_run(root, name, refs, ref_path, drops[config], curve, rng)
+            out = study.export_run(run, root / "artefacts" / name)
+            assert (out / "command.txt").read_text().startswith("fairseq-train data")
+    report = study.build_study_report(root / "artefacts", root / "data", "baseline", budget=3)
+    return root, refs, hyps, report
+
+
+def test_report_numbers_are_recomputed(studied):
+    root, refs, hyps, report = studied
+    rows = {row["config"]: row for row in report["configs"]}
+    bleu = lambda h: BLEU().corpus_score(h, [refs]).score  # noqa: E731
+    for config in ("baseline", "contextpool"):
+        scores = [bleu(hyps[f"{config}_s{s}"]) for s in (1, 2, 3)]
+        mean, sd = rows[config]["bleu_mean_sd"]
+        assert mean == pytest.approx(statistics.mean(scores)) and sd == pytest.approx(statistics.stdev(scores))
+    cp = rows["contextpool"]
+    deltas = [bleu(hyps[f"contextpool_s{s}"]) - bleu(hyps[f"baseline_s{s}"]) for s in (1, 2, 3)]
+    assert [cp["per_seed_bootstrap"][s]["delta"] for s in (1, 2, 3)] == pytest.approx(deltas)
+    assert cp["pooled_bootstrap"]["delta"] == pytest.approx(statistics.mean(deltas))
+    assert cp["seed_ttest"]["p_value"] == pytest.approx(stats.ttest_1samp(deltas, 0).pvalue)
+    low, high = cp["pooled_bootstrap"]["ci95"]
+    assert low < cp["pooled_bootstrap"]["delta"] < high
+    # the baseline's valid BLEU at the budget (epoch 3): mean of 25.1, 25.2, 25.3
+    assert report["baseline_valid_bleu_at_budget"] == pytest.approx(25.2)
+    assert [cp["reach_baseline_valid_bleu"][s]["epoch"] for s in (1, 2, 3)] == [3, 3, 3]
+    assert rows["baseline"]["reach_baseline_valid_bleu"][1] is None  # 25.1 < 25.2 within the budget
+    assert rows["baseline"]["reach_baseline_valid_bleu"][3]["wall_seconds"] == 180
+    assert rows["contextpool"]["training_seconds_mean_sd"][0] == 180  # budget: 3 epochs of 60 s
+
+
+def test_report_files_and_cli(studied):
+    root, _, _, _ = studied
+    out = subprocess.run(
+        [sys.executable, os.path.join(REPO, "scripts", "study.py"), "report", "--artefacts",
+         str(root / "artefacts"), "--data", str(root / "data"), "--out", str(root / "report"),
+         "--budget-epochs", "3"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    text = (root / "report" / "study.md").read_text()
+    assert "| contextpool | 1,2,3 |" in text and "t-test p =" in text
+    assert (root / "report" / "bleu_vs_time.png").stat().st_size > 1000
+    assert json.loads((root / "report" / "study.json").read_text())["budget_epochs"] == 3
+
+
+def test_changed_hypotheses_are_refused(studied, tmp_path):
+    root, _, _, _ = studied
+    import shutil
+    shutil.copytree(root / "artefacts", tmp_path / "artefacts")
+    hyp = tmp_path / "artefacts" / "contextpool_s2" / "eval" / "avg" / "hyp.txt"
+    hyp.write_text(hyp.read_text().replace("ein", "eine", 1))
+    with pytest.raises(study.StudyError, match="contextpool_s2/eval/avg/hyp.txt: changed"):
+        study.build_study_report(tmp_path / "artefacts", root / "data", "baseline", budget=3)

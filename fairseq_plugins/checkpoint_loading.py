@@ -38,3 +38,34 @@ def load_checkpoint(path: str) -> dict:
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path}: not a fairseq checkpoint (no 'model' entry)")
     return state
+
+
+def newest_intact_checkpoint(save_dir: str):
+    """The checkpoint to resume from: ``checkpoint_last.pt`` if it loads, else the newest
+    (by modification time) epoch or update checkpoint that loads.
+
+    fairseq writes checkpoint{E}.pt and checkpoint_{E}_{U}.pt atomically (temp file and
+    rename) but *copies* checkpoint_last.pt in place, so a kill during that copy leaves a
+    truncated checkpoint_last.pt next to an intact file holding the same state.
+    checkpoint_best.pt is not a candidate (it holds the best, not the newest state).
+
+    Returns ``(path or None, [(damaged path, error message), ...])`` with the damaged files
+    that are newer than the one returned (all of them when none loads).
+    """
+    last = os.path.join(save_dir, "checkpoint_last.pt")
+    others = [
+        os.path.join(save_dir, name)
+        for name in os.listdir(save_dir)
+        if name.startswith("checkpoint") and name.endswith(".pt")
+        and name not in ("checkpoint_last.pt", "checkpoint_best.pt")
+    ]
+    others.sort(key=os.path.getmtime, reverse=True)
+    damaged = []
+    for path in ([last] if os.path.isfile(last) else []) + others:
+        try:
+            load_checkpoint(path)
+        except CheckpointError as err:
+            damaged.append((path, str(err)))
+            continue
+        return path, damaged
+    return None, damaged

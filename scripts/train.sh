@@ -128,8 +128,10 @@ if [[ "$RESTORE" != "$RUN_DIR/checkpoints/checkpoint_last.pt" && ! -f "$RESTORE"
   echo "train.sh: --restore-file $RESTORE: no such file" >&2
   exit 2
 fi
-if [[ -f "$RESTORE" ]]; then
-  # checkpoint_loading.py alone (torch only, no fairseq import): the check takes seconds
+DEFAULT_RESTORE="$RUN_DIR/checkpoints/checkpoint_last.pt"
+if [[ "$RESTORE" != "$DEFAULT_RESTORE" && -f "$RESTORE" ]]; then
+  # an explicit --restore-file must load as it is (checkpoint_loading.py alone: torch only,
+  # no fairseq import, the check takes seconds)
   PYTHONPATH="$REPO/fairseq_plugins${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" - "$RESTORE" <<'PY'
 import sys
 from checkpoint_loading import CheckpointError, load_checkpoint
@@ -139,6 +141,27 @@ except CheckpointError as err:
     sys.exit(f"train.sh: cannot resume: {err}")
 PY
   echo "train.sh: resuming from $RESTORE"
+elif [[ "$RESTORE" == "$DEFAULT_RESTORE" && -f "$RESTORE" ]]; then
+  # checkpoint_last.pt, or, if it is damaged (fairseq copies it in place: a kill during the
+  # copy truncates it), the newest intact checkpoint; damaged files are renamed *.damaged
+  # (kept for inspection, out of the way of resuming and averaging)
+  CHOSEN="$(PYTHONPATH="$REPO/fairseq_plugins${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" - "$RUN_DIR/checkpoints" <<'PY'
+import os, sys
+from checkpoint_loading import newest_intact_checkpoint
+chosen, damaged = newest_intact_checkpoint(sys.argv[1])
+for path, error in damaged:
+    os.replace(path, path + ".damaged")
+    print(f"train.sh: damaged checkpoint, kept as {path}.damaged: {error}", file=sys.stderr)
+if chosen is None:
+    sys.exit(f"train.sh: cannot resume: no checkpoint in {sys.argv[1]} loads (see above); "
+             "move the run directory away to train from scratch")
+print(chosen)
+PY
+)"
+  if [[ "$CHOSEN" != "$DEFAULT_RESTORE" ]]; then
+    CMD+=(--restore-file "$CHOSEN")
+  fi
+  echo "train.sh: resuming from $CHOSEN"
 fi
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) train.sh start"

@@ -311,3 +311,33 @@ def test_count_lines(tmp_path):
 def test_help():
     proc = run_script("--help")
     assert proc.returncode == 0 and "--vocab-size" in proc.stdout and "--test-prefix" in proc.stdout
+
+
+def test_every_normalisation_is_counted_per_kind_and_split(tmp_path):
+    inp = write_corpus(str(tmp_path / "in"))
+    # valid gets its own odd lines: a tab, U+0085, U+2028, a decomposed e-acute, a BOM
+    valid_en = lines(os.path.join(inp, "valid.en"))
+    valid_en[0] = "the\tcat\u0085sees"
+    valid_en[1] = "\ufeffthe dog\u2028eats"
+    valid_en[2] = "the cafe\u0301  man"
+    with open(os.path.join(inp, "valid.en"), "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(l + "\n" for l in valid_en)
+    out = str(tmp_path / "data")
+    proc = run_script("--input", inp, "--out", out, *BASE_OPTS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stats = json.load(open(os.path.join(out, "raw", "stats.json")))
+    assert stats["valid"]["normalised_lines"] == {
+        "control characters (tab, U+0085, ...) -> space": 1,
+        "U+FEFF (byte-order mark) removed": 1,
+        "other Unicode whitespace (no-break space, U+2028, ...) -> space": 1,
+        "NFC recomposition": 1,
+        "spaces collapsed or trimmed": 1,
+    }
+    # train: the tab-only line, the no-break/tab/U+2028 line (en) and U+3000 + double space (de)
+    train = stats["train"]["normalised_lines"]
+    assert train["control characters (tab, U+0085, ...) -> space"] == 2
+    assert train["other Unicode whitespace (no-break space, U+2028, ...) -> space"] == 2
+    assert stats["test"]["normalised_lines"] == {}
+    assert "valid: lines normalised (either side, before cleaning): NFC recomposition: 1" in proc.stdout
+    assert lines(os.path.join(out, "raw", "valid.en"))[:3] == [
+        "the cat sees", "the dog eats", "the caf\u00e9 man"]

@@ -21,8 +21,10 @@ How fairseq 0.12 writes checkpoints, and what these tests pin:
 * checkpoint_last.pt (and _best) are then *copied* from it in place (shutil.copyfile, not
   atomic): a kill during that copy leaves a truncated checkpoint_last.pt. fairseq-train then
   fails with torch's "failed finding central directory" traceback that does not name the
-  file; scripts/train.sh checks the checkpoint it will resume from first and stops with an
-  error that names it (test_truncated_checkpoint_is_refused_by_name).
+  file; scripts/train.sh checks checkpoint_last.pt first, keeps a damaged one as
+  checkpoint_last.pt.damaged and resumes from the newest intact checkpoint
+  (test_truncated_checkpoint_last_resumes_from_the_newest_intact_one), or stops naming the
+  files when none loads (test_truncated_checkpoint_is_refused_by_name).
 """
 
 import os
@@ -264,11 +266,35 @@ def truncate(source, target):
     target.write_bytes(data[: len(data) // 2])
 
 
+def test_truncated_checkpoint_last_resumes_from_the_newest_intact_one(workdir):
+    """A kill during fairseq's in-place copy of checkpoint_last.pt truncates it, while the
+    atomically written checkpoint_2_16.pt beside it holds the same state: the same train.sh
+    command keeps the damaged file as checkpoint_last.pt.damaged, names it, resumes from
+    checkpoint_2_16.pt and ends bitwise equal to the uninterrupted run."""
+    ref = reference(workdir) / "checkpoints"
+    run_dir = workdir / "truncated_last"
+    ckpt = run_dir / "checkpoints"
+    ckpt.mkdir(parents=True)
+    for age, name in enumerate(["checkpoint_2_16.pt", "checkpoint1.pt", "checkpoint_1_8.pt"]):
+        (ckpt / name).write_bytes((ref / name).read_bytes())
+        os.utime(ckpt / name, (1e9 - age * 100, 1e9 - age * 100))  # 2_16 newest
+    last = ckpt / "checkpoint_last.pt"
+    truncate(ref / "checkpoint_2_16.pt", last)
+    size = last.stat().st_size
+
+    out = finish(start(train_cmd(run_dir), workdir))
+    assert f"train.sh: damaged checkpoint, kept as {last}.damaged: {last}: cannot be read" in out
+    assert f"train.sh: resuming from {ckpt / 'checkpoint_2_16.pt'}" in out
+    loaded = LOADED.search(out)
+    assert loaded and loaded.group(1) == str(ckpt / "checkpoint_2_16.pt") and loaded.group(3) == "16"
+    assert (ckpt / "checkpoint_last.pt.damaged").stat().st_size == size
+    assert_same_final_state(run_dir, reference(workdir))
+
+
 def test_truncated_checkpoint_is_refused_by_name(workdir):
-    """A checkpoint_last.pt cut in half (a kill during fairseq's in-place copy) or a
-    truncated --restore-file: train.sh stops before training with an error naming the file,
-    and leaves it as it is. fairseq-train alone also refuses it, but its torch traceback
-    does not name the file."""
+    """A truncated checkpoint_last.pt with nothing intact beside it, or a truncated
+    --restore-file: train.sh stops before training with an error naming the file.
+    fairseq-train alone also refuses it, but its torch traceback does not name the file."""
     good = reference(workdir) / "checkpoints" / "checkpoint_2_16.pt"
     run_dir = workdir / "truncated"
     (run_dir / "checkpoints").mkdir(parents=True)
@@ -276,21 +302,28 @@ def test_truncated_checkpoint_is_refused_by_name(workdir):
     truncate(good, last)
     size = last.stat().st_size
 
-    # fairseq-train by itself, meanwhile: it fails too (never loads it silently), but names
-    # the file only in an earlier log line, not in its error
-    plain = subprocess.Popen(
+    # fairseq-train by itself: it fails too (never loads it silently), but names the file
+    # only in an earlier log line, not in its error
+    plain = subprocess.run(
         [os.path.join(BIN, "fairseq-train"), "data-bin", "--user-dir",
          os.path.join(REPO, "fairseq_plugins"), "--arch", "contextpool_transformer_tiny",
          "--share-all-embeddings", "--optimizer", "adam", "--lr", "0.002", "--max-tokens", "100",
          "--cpu", "--num-workers", "0", "--save-dir", str(run_dir / "checkpoints")],
-        cwd=workdir, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert plain.returncode != 0
+    error = plain.stderr.strip().splitlines()[-1]
+    assert "failed finding central directory" in error and str(last) not in error
+    assert f"Preparing to load checkpoint {last}" in plain.stdout + plain.stderr
+    assert "begin training epoch" not in plain.stdout + plain.stderr
 
     result = subprocess.run(train_cmd(run_dir), cwd=workdir, env=cli_env(), capture_output=True,
                             text=True, timeout=300)
     assert result.returncode != 0
-    assert f"train.sh: cannot resume: {last}: cannot be read" in result.stderr
+    assert f"train.sh: damaged checkpoint, kept as {last}.damaged: {last}: cannot be read" in result.stderr
+    assert f"train.sh: cannot resume: no checkpoint in {run_dir / 'checkpoints'} loads" in result.stderr
     assert "truncated" in result.stderr and "Traceback" not in result.stderr
     assert "fairseq_cli.train" not in result.stdout + result.stderr  # never started
+    assert not last.exists() and (run_dir / "checkpoints" / "checkpoint_last.pt.damaged").stat().st_size == size
 
     restore = workdir / "half_restore.pt"
     truncate(good, restore)
@@ -300,17 +333,10 @@ def test_truncated_checkpoint_is_refused_by_name(workdir):
     assert result.returncode != 0
     assert f"train.sh: cannot resume: {restore}: cannot be read" in result.stderr
     assert "Traceback" not in result.stderr
+    assert restore.exists()  # an explicit --restore-file is never renamed
 
     # an explicit --restore-file that does not exist: fairseq would train from scratch
     result = subprocess.run(train_cmd(other, "--restore-file", "nowhere.pt"), cwd=workdir,
                             env=cli_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--restore-file nowhere.pt: no such file" in result.stderr
-
-    out, err = plain.communicate(timeout=300)
-    assert plain.returncode != 0
-    error = err.strip().splitlines()[-1]
-    assert "failed finding central directory" in error and str(last) not in error
-    assert f"Preparing to load checkpoint {last}" in out + err
-    assert "begin training epoch" not in out + err
-    assert last.stat().st_size == size

@@ -143,6 +143,9 @@ class ContextPoolTransformerModel(TransformerModel):
         super().add_args(parser)
         # defaults are filled in by the architectures (contextpool_defaults)
         gen_parser_from_dataclass(parser, ContextPoolConfig(), delete_default=True)
+        for action in parser._actions:  # checked while parsing: argparse names the option
+            if "--contextpool-max-size" in action.option_strings:
+                action.type = _max_size
 
     @classmethod
     def build_model(cls, args, task):
@@ -167,11 +170,29 @@ class ContextPoolTransformerModel(TransformerModel):
         )
 
 
+def _max_size(text) -> int:
+    """argparse type of --contextpool-max-size: an integer >= 1."""
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be >= 1 (the largest pooling radius in tokens; the default is 8), got {value}"
+        )
+    return value
+
+
 def contextpool_defaults(args):
-    """Fills in every ContextPool option the user did not set."""
+    """Fills in every ContextPool option the user did not set, and checks the ones set (hydra
+    configs do not go through argparse)."""
     for fld in fields(ContextPoolConfig):
         if getattr(args, fld.name, None) is None:
             setattr(args, fld.name, fld.default)
+    try:
+        _max_size(args.contextpool_max_size)
+    except argparse.ArgumentTypeError as err:
+        raise ValueError(f"contextpool_max_size (--contextpool-max-size) {err}") from None
 
 
 def _register_twin(name: str, transformer_architecture):

@@ -6,7 +6,8 @@ wrapper ``scripts/prepare_corpus.sh``.  Input is three pairs of plain-text files
 Output, under ``--out DATA_DIR``::
 
     raw/{train,valid,test}.{SRC,TGT}         validated + normalised text (train also cleaned)
-    raw/stats.json                            line counts kept / dropped, and why
+    raw/stats.json                            line counts kept / dropped, and why; lines
+                                              changed per kind of normalisation
     spm/spm.model, spm/spm.vocab              joint SentencePiece model (train SRC+TGT)
     spm_encoded/{train,valid,test}.{SRC,TGT}  SentencePiece pieces, space separated
     bin/                                      fairseq-preprocess --joined-dictionary output
@@ -82,13 +83,44 @@ def _control_table() -> Dict[int, Optional[str]]:
 _CONTROL_TABLE = _control_table()
 
 
-def normalise_line(text: str) -> str:
-    """Conservative normalisation of one line (see the module docstring)."""
+# What normalise_line counts (lines changed by each kind), in stats.json and the log.
+NORMALISATIONS = (
+    "control characters (tab, U+0085, ...) -> space",
+    "U+FEFF (byte-order mark) removed",
+    "other Unicode whitespace (no-break space, U+2028, ...) -> space",
+    "NFC recomposition",
+    "spaces collapsed or trimmed",
+)
+
+
+def normalise_line(text: str, counts: Optional[Dict[str, int]] = None) -> str:
+    """Conservative normalisation of one line (see the module docstring).
+
+    With ``counts``, adds 1 to ``counts[kind]`` for every kind of NORMALISATIONS that changed it.
+    """
     if text.isascii() and text.isprintable():
-        return " ".join(text.split())
-    text = text.translate(_CONTROL_TABLE)
-    text = unicodedata.normalize("NFC", text)
-    return " ".join(text.split())  # str.split() splits on every Unicode whitespace
+        out = " ".join(text.split())
+        if counts is not None and out != text:
+            counts[NORMALISATIONS[4]] = counts.get(NORMALISATIONS[4], 0) + 1
+        return out
+    translated = text.translate(_CONTROL_TABLE)
+    composed = unicodedata.normalize("NFC", translated)
+    out = " ".join(composed.split())  # str.split() splits on every Unicode whitespace
+    if counts is not None:
+        kinds = []
+        if any(_CONTROL_TABLE.get(ord(ch)) == " " for ch in text):
+            kinds.append(NORMALISATIONS[0])
+        if "\ufeff" in text:
+            kinds.append(NORMALISATIONS[1])
+        if any(ch.isspace() and ch != " " and ord(ch) not in _CONTROL_TABLE for ch in composed):
+            kinds.append(NORMALISATIONS[2])
+        if composed != translated:
+            kinds.append(NORMALISATIONS[3])
+        if "  " in composed or composed != composed.strip(" "):
+            kinds.append(NORMALISATIONS[4])
+        for kind in kinds:
+            counts[kind] = counts.get(kind, 0) + 1
+    return out
 
 
 def count_lines(path: str) -> int:
@@ -241,6 +273,7 @@ class SplitStats:
     lines: int = 0
     kept: int = 0
     dropped: Dict[str, int] = field(default_factory=dict)
+    normalised: Dict[str, int] = field(default_factory=dict)  # lines (either side) per kind
 
     def drop(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -307,7 +340,7 @@ def normalise_split(opts: Options, split: str, out_dir: str) -> SplitStats:
                     + (" or pass --bad-utf8 drop to drop such training pairs" if is_train else "")
                 )
                 raise CorpusError(f"{e}; {hint}") from None
-            s, t = normalise_line(s), normalise_line(t)
+            s, t = normalise_line(s, stats.normalised), normalise_line(t, stats.normalised)
             if not is_train:
                 for text, path in ((s, src_path), (t, tgt_path)):
                     if not text:
@@ -342,7 +375,11 @@ def run_raw(opts: Options, fingerprint: str) -> None:
         stats = normalise_split(opts, split, tmp)
         dropped = ", ".join(f"{n} {why}" for why, n in sorted(stats.dropped.items()))
         log(f"  {split}: {stats.lines} pairs in, {stats.kept} kept" + (f" (dropped: {dropped})" if dropped else ""))
-        all_stats[split] = {"lines": stats.lines, "kept": stats.kept, "dropped": stats.dropped}
+        if stats.normalised:
+            changed = "; ".join(f"{kind}: {n}" for kind, n in sorted(stats.normalised.items()))
+            log(f"  {split}: lines normalised (either side, before cleaning): {changed}")
+        all_stats[split] = {"lines": stats.lines, "kept": stats.kept, "dropped": stats.dropped,
+                            "normalised_lines": stats.normalised}
     if all_stats["train"]["kept"] == 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise CorpusError(

@@ -108,7 +108,7 @@ for spec in "${RUNS[@]}"; do
   REPORT_RUNS+=(--run "$name=$OUT/$name")
   if [[ ! -f "$ckpts/average.pt" || "$ckpts/checkpoint$EPOCHS.pt" -nt "$ckpts/average.pt" ]]; then
     "$PY" "$REPO/scripts/average_checkpoints.py" --inputs "$ckpts" \
-      --num-epoch-checkpoints "$AVG" --output "$ckpts/average.pt" 2>&1 | sed '/tensorboardX/d'
+      --num-epoch-checkpoints "$AVG" --output "$ckpts/average.pt"
   fi
   for eval in avg last; do
     ckpt="$ckpts/average.pt"; [[ "$eval" == last ]] && ckpt="$ckpts/checkpoint$EPOCHS.pt"
@@ -127,5 +127,4 @@ for spec in "${RUNS[@]}"; do
 done
 
 printf '\n== [%s] comparison report\n' "$(date +%H:%M:%S)"
-"$PY" "$REPO/scripts/compare_runs.py" --data "$DATA" --out "$OUT/report" --eval avg "${REPORT_RUNS[@]}" \
-  2>&1 | sed '/tensorboardX/d'
+"$PY" "$REPO/scripts/compare_runs.py" --data "$DATA" --out "$OUT/report" --eval avg "${REPORT_RUNS[@]}"

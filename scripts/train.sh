@@ -23,6 +23,7 @@ Recipe (defaults = Vaswani et al. 2017 / fairseq "Scaling NMT"):
   --seed N                                            [1]
   --precision P       fp32 | fp16 (GPU) | bf16 (mixed precision, CPU or GPU)  [fp32]
   --cpu               train on CPU
+  --tensorboard       also log to TensorBoard, in RUN_DIR/tensorboard (tensorboard --logdir ...)
 
 Label smoothing 0.1, Adam (0.9, 0.98), shared embeddings (joined dictionary), JSON logs.
 Anything after "--" goes to fairseq-train unchanged, e.g. -- --dropout 0.3 --keep-last-epochs 5
@@ -38,7 +39,7 @@ USAGE
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="" ARCH="" RUN_DIR=""
 MAX_TOKENS=4096 UPDATE_FREQ=1 LR=0.0007 WARMUP=4000 MAX_UPDATE=100000 MAX_EPOCH=0 SEED=1
-PRECISION=fp32 CPU=0
+PRECISION=fp32 CPU=0 TENSORBOARD=0
 EXTRA=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -54,6 +55,7 @@ while [[ $# -gt 0 ]]; do
     --seed) SEED="$2"; shift 2 ;;
     --precision) PRECISION="$2"; shift 2 ;;
     --cpu) CPU=1; shift ;;
+    --tensorboard) TENSORBOARD=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; EXTRA=("$@"); break ;;
     *) echo "train.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -92,6 +94,8 @@ for arg in "${EXTRA[@]}"; do
 done
 DEVICE_FLAGS=()
 [[ "$CPU" == 1 ]] && DEVICE_FLAGS=(--cpu)
+LOG_FLAGS=()
+[[ "$TENSORBOARD" == 1 ]] && LOG_FLAGS=(--tensorboard-logdir "$RUN_DIR/tensorboard")
 
 mkdir -p "$RUN_DIR/checkpoints"
 # --update-epoch-batch-itr True (below) forms the batches anew each epoch under seed + epoch.
@@ -111,7 +115,7 @@ CMD=("${TRAIN_CMD[@]}" "$DATA"
   --update-epoch-batch-itr True
   --save-dir "$RUN_DIR/checkpoints"
   --log-format json --log-interval 50 --no-progress-bar
-  "${PRECISION_FLAGS[@]}" "${DEVICE_FLAGS[@]}" "${EXTRA[@]}")
+  "${PRECISION_FLAGS[@]}" "${DEVICE_FLAGS[@]}" "${LOG_FLAGS[@]}" "${EXTRA[@]}")
 
 # The checkpoint fairseq-train will load: --restore-file if given, else checkpoint_last.pt.
 # fairseq fails on an unreadable one with a torch traceback that does not name the file, and

@@ -16,7 +16,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_train_sh_writes_tensorboard_events(tmp_path):
     rng = random.Random(0)
-    for split, n in (("train", 40), ("valid", 6)):
+    for split, n in (("train", 40), ("valid", 16)):
         with open(tmp_path / f"{split}.en", "w") as en, open(tmp_path / f"{split}.de", "w") as de:
             for _ in range(n):
                 sent = [rng.choice("abcdef") for _ in range(rng.randint(2, 6))]

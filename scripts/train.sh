@@ -151,8 +151,11 @@ elif [[ "$RESTORE" == "$DEFAULT_RESTORE" && -f "$RESTORE" ]]; then
   # (kept for inspection, out of the way of resuming and averaging)
   CHOSEN="$(PYTHONPATH="$REPO/fairseq_plugins${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" - "$RUN_DIR/checkpoints" <<'PY'
 import os, sys
-from checkpoint_loading import newest_intact_checkpoint
-chosen, damaged = newest_intact_checkpoint(sys.argv[1])
+from checkpoint_loading import CheckpointRefusedError, newest_intact_checkpoint
+try:
+    chosen, damaged = newest_intact_checkpoint(sys.argv[1])
+except CheckpointRefusedError as err:
+    sys.exit(f"train.sh: cannot resume: {err}")
 for path, error in damaged:
     os.replace(path, path + ".damaged")
     print(f"train.sh: damaged checkpoint, kept as {path}.damaged: {error}", file=sys.stderr)

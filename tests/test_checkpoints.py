@@ -361,3 +361,34 @@ def test_train_resumes_from_checkpoint_last(run_dir):
     assert (resume / "checkpoint4.pt").exists()
     state = load_checkpoint(str(resume / "checkpoint_last.pt"))
     assert state["optimizer_history"][-1]["num_updates"] == 16
+
+
+class _NotAllowed:
+    """A class the weights-only loader must refuse."""
+
+
+def test_eval_bleu_checkpoints_load_weights_only(tmp_path):
+    """fairseq stores the best --eval-bleu score as a numpy float64 (with its dtype): such
+    checkpoints must load weights-only, or resume, averaging and scoring would all fail."""
+    import numpy
+
+    from fairseq_plugins.checkpoint_loading import load_checkpoint
+
+    path = tmp_path / "checkpoint1.pt"
+    torch.save({"model": {"w": torch.ones(2)}, "extra_state": {
+        "best": numpy.float64(34.98), "counts": numpy.arange(3)}}, path)
+    state = load_checkpoint(str(path))
+    assert float(state["extra_state"]["best"]) == 34.98
+    assert state["extra_state"]["counts"].tolist() == [0, 1, 2]
+
+
+def test_a_refused_checkpoint_is_not_called_damaged(tmp_path):
+    from fairseq_plugins.checkpoint_loading import (
+        CheckpointRefusedError, newest_intact_checkpoint, load_checkpoint)
+
+    torch.save({"model": {}, "extra": _NotAllowed()}, tmp_path / "checkpoint_last.pt")
+    with pytest.raises(CheckpointRefusedError, match="is not damaged"):
+        load_checkpoint(str(tmp_path / "checkpoint_last.pt"))
+    with pytest.raises(CheckpointRefusedError):
+        newest_intact_checkpoint(str(tmp_path))
+    assert (tmp_path / "checkpoint_last.pt").is_file()  # never renamed

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 import unicodedata
@@ -256,6 +257,7 @@ def _grid(n):
 def plot_histograms(result: dict, field: str, path: Path, xlabel: str):
     import matplotlib
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's root logger is verbose
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -284,6 +286,7 @@ def plot_histograms(result: dict, field: str, path: Path, xlabel: str):
 def plot_sentence(result: dict, path: Path):
     import matplotlib
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's root logger is verbose
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -311,6 +314,7 @@ def plot_sentence(result: dict, path: Path):
 def plot_over_training(results: list, path: Path):
     import matplotlib
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's root logger is verbose
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

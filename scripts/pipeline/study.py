@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import shutil
 import statistics
@@ -310,6 +311,7 @@ def build_study_report(artefacts: Path, data: Path, baseline: str, budget: int |
 def plot_bleu_vs_time(report: dict, path: Path):
     import matplotlib
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's root logger is verbose
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -394,7 +394,9 @@ def render(report: dict) -> str:
               "", "| config | seed | Δ BLEU | p |", "|---|---:|---:|---:|"]
     for row in report["configs"]:
         for seed, res in row.get("per_seed_bootstrap", {}).items():
-            lines.append(f"| {row['config']} | {seed} | {res['delta']:+.2f} | {res['p_value']:.4f} |")
+            # sacreBLEU gives p = 1/(n+1) when every resample ties: no difference is no evidence
+            p = f"{res['p_value']:.4f}" if res["delta"] != 0 else "n/a (identical scores)"
+            lines.append(f"| {row['config']} | {seed} | {res['delta']:+.2f} | {p} |")
     lines += ["", "![valid BLEU vs training time](bleu_vs_time.png)", ""]
     return "\n".join(lines)
 

@@ -3,6 +3,7 @@
 import argparse
 import logging
 import os
+import random
 import sys
 import types
 
@@ -20,6 +21,21 @@ def cli_env():
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
     return env
+
+
+def write_reversal_corpus(root, sizes, words=tuple(f"w{i}" for i in range(30)), lengths=(2, 8),
+                          seed=0):
+    """root/{split}.{en,de}: random sentences over ``words``, German = English reversed.
+
+    ``sizes``: {split: number of lines}; ``lengths``: (shortest, longest) sentence.
+    """
+    rng = random.Random(seed)
+    for split, n in sizes.items():
+        with open(root / f"{split}.en", "w") as en, open(root / f"{split}.de", "w") as de:
+            for _ in range(n):
+                sent = [rng.choice(words) for _ in range(rng.randint(*lengths))]
+                en.write(" ".join(sent) + "\n")
+                de.write(" ".join(reversed(sent)) + "\n")
 
 
 def binarize(root, splits=("train", "valid")):

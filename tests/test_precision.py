@@ -7,7 +7,6 @@ train.sh it trains, resumes (bitwise like fp32) and averages like an fp32 run.
 """
 
 import os
-import random
 import subprocess
 import types
 
@@ -19,7 +18,8 @@ from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEn
 import fairseq_plugins  # noqa: F401  (registers translation_bf16)
 from fairseq_plugins.checkpoint_loading import load_checkpoint
 from fairseq_plugins.tasks.translation_bf16 import TranslationBF16Task
-from helpers import BIN, binarize, build_model, cli_env, make_dictionary, random_batch
+from helpers import (BIN, binarize, build_model, cli_env, make_dictionary, random_batch,
+                     write_reversal_corpus)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_SH = os.path.join(REPO, "scripts", "train.sh")
@@ -36,14 +36,7 @@ def run_train_sh(*args, env=None, cwd=None):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("bf16")
-    rng = random.Random(0)
-    words = [f"w{i}" for i in range(30)]
-    for split, n in (("train", 60), ("valid", 8)):
-        with open(root / f"{split}.en", "w") as en, open(root / f"{split}.de", "w") as de:
-            for _ in range(n):
-                sent = [rng.choice(words) for _ in range(rng.randint(2, 8))]
-                en.write(" ".join(sent) + "\n")
-                de.write(" ".join(reversed(sent)) + "\n")
+    write_reversal_corpus(root, {"train": 60, "valid": 8})
     binarize(root)
     return root
 

@@ -28,7 +28,6 @@ How fairseq 0.12 writes checkpoints, and what these tests pin:
 """
 
 import os
-import random
 import re
 import signal
 import select
@@ -40,7 +39,7 @@ import torch
 
 import fairseq_plugins  # noqa: F401  (allowlists what fairseq checkpoints hold)
 from fairseq_plugins.checkpoint_loading import load_checkpoint
-from helpers import BIN, binarize, cli_env
+from helpers import BIN, binarize, cli_env, write_reversal_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -112,14 +111,7 @@ def workdir(tmp_path_factory):
     """A tiny corpus, binarized. Starts, in the background, the uninterrupted reference run
     and the run test_kill_while_writing_a_checkpoint kills (it waits at its FIFO)."""
     root = tmp_path_factory.mktemp("resume")
-    rng = random.Random(0)
-    words = [f"w{i}" for i in range(30)]
-    for split, n in (("train", 160), ("valid", 16)):
-        with open(root / f"{split}.en", "w") as en, open(root / f"{split}.de", "w") as de:
-            for _ in range(n):
-                sent = [rng.choice(words) for _ in range(rng.randint(2, 8))]
-                en.write(" ".join(sent) + "\n")
-                de.write(" ".join(reversed(sent)) + "\n")
+    write_reversal_corpus(root, {"train": 160, "valid": 16})
     binarize(root)
 
     # fairseq names it checkpoint_{epoch}_{updates}.pt.tmp; update 16 is in epoch 2

@@ -2,12 +2,11 @@
 is installed and pinned), and fairseq no longer asks for it."""
 
 import os
-import random
 import subprocess
 
 import pytest
 
-from helpers import binarize, cli_env
+from helpers import binarize, cli_env, write_reversal_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -15,13 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_train_sh_writes_tensorboard_events(tmp_path):
-    rng = random.Random(0)
-    for split, n in (("train", 40), ("valid", 16)):
-        with open(tmp_path / f"{split}.en", "w") as en, open(tmp_path / f"{split}.de", "w") as de:
-            for _ in range(n):
-                sent = [rng.choice("abcdef") for _ in range(rng.randint(2, 6))]
-                en.write(" ".join(sent) + "\n")
-                de.write(" ".join(reversed(sent)) + "\n")
+    write_reversal_corpus(tmp_path, {"train": 40, "valid": 16}, words="abcdef", lengths=(2, 6))
     binarize(tmp_path)
     run = tmp_path / "run"
     result = subprocess.run(

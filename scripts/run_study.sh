@@ -131,7 +131,8 @@ mkdir -p "$RUNS" "$ARTEFACTS"
 if [[ "$PILOT" == 1 ]]; then
   echo "[$(date +%H:%M:%S)] pilot: baseline_s1 until valid BLEU stops improving (log: $RUNS/baseline_s1/train.log)"
   train baseline_s1 1 40 --patience 6
-  "$PY" "$REPO/scripts/study.py" curve --run-dir "$RUNS/baseline_s1"  exit 0
+  "$PY" "$REPO/scripts/study.py" curve --run-dir "$RUNS/baseline_s1"
+  exit 0
 fi
 
 echo "== [$(date +%H:%M:%S)] $(wc -w <<< "$CONFIGS") configurations x seeds ($SEEDS), budget $BUDGET epochs, $JOBS at a time"

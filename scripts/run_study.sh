@@ -10,7 +10,7 @@ usage() {
   cat <<'USAGE'
 Usage: scripts/run_study.sh --data DATA_DIR --runs DIR --artefacts DIR (--pilot | --budget-epochs E)
          [--seeds "1 2 3"] [--configs "baseline contextpool contextpool_enc2 baseline_enc2"]
-         [--avg N] [--jobs J]
+         [--avg N] [--jobs J] [--precision fp32|bf16]
 
   --data DIR           prepared corpus (scripts/prepare_corpus.sh output: raw/, spm/, bin/)
   --runs DIR           run folders with checkpoints (keep outside the repository)
@@ -22,6 +22,8 @@ Usage: scripts/run_study.sh --data DATA_DIR --runs DIR --artefacts DIR (--pilot 
   --configs "C ..."    configurations (names below)                         [the four main ones]
   --avg N              epoch checkpoints to average                         [5]
   --jobs J             runs at once, each with cores / J threads            [2]
+  --precision P        fp32 | bf16 (train.sh --precision), the same for every run of a
+                       study: bf16 only where the CPU has native bf16 (docs/results.md)  [fp32]
 
 Configurations (all: 3+3 layers, 256 dims, FFN 1024, 4 heads, dropout 0.1, shared embeddings;
 lr 0.002, 300 warm-up updates, 4096 tokens per update, fairseq --eval-bleu every epoch):
@@ -34,7 +36,7 @@ USAGE
 }
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA="" RUNS="" ARTEFACTS="" PILOT=0 BUDGET="" SEEDS="1 2 3" AVG=5 JOBS=2
+DATA="" RUNS="" ARTEFACTS="" PILOT=0 BUDGET="" SEEDS="1 2 3" AVG=5 JOBS=2 PRECISION=fp32
 CONFIGS="baseline contextpool contextpool_enc2 baseline_enc2"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -47,6 +49,7 @@ while [[ $# -gt 0 ]]; do
     --configs) CONFIGS="$2"; shift 2 ;;
     --avg) AVG="$2"; shift 2 ;;
     --jobs) JOBS="$2"; shift 2 ;;
+    --precision) PRECISION="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_study.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -62,7 +65,7 @@ export PYTHON="$PY"
 CORES="$(nproc 2>/dev/null || echo 2)"
 THREADS=$(( CORES / JOBS > 0 ? CORES / JOBS : 1 ))
 
-RECIPE=(--cpu --max-tokens 4096 --lr 0.002 --warmup 300)
+RECIPE=(--cpu --max-tokens 4096 --lr 0.002 --warmup 300 --precision "$PRECISION")
 SIZE=(--encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 --decoder-embed-dim 256
       --encoder-ffn-embed-dim 1024 --decoder-ffn-embed-dim 1024
       --encoder-attention-heads 4 --decoder-attention-heads 4 --dropout 0.1)

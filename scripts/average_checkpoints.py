@@ -37,6 +37,9 @@ if REPO_ROOT not in sys.path:
 
 from fairseq_plugins.checkpoint_loading import CheckpointError, load_checkpoint  # noqa: E402
 
+sys.path.insert(0, os.path.join(REPO_ROOT, "scripts"))
+from pipeline import provenance  # noqa: E402
+
 EPOCH_PATTERN = re.compile(r"^checkpoint(\d+)\.pt$")
 UPDATE_PATTERN = re.compile(r"^checkpoint_(\d+)_(\d+)\.pt$")
 
@@ -267,6 +270,7 @@ def average_checkpoints(paths, log=print):
     # drop what is not kept right away: the optimizer state is often twice the model
     dropped = [k for k in DROPPED_FIELDS if first_state.pop(k, None) is not None]
     extra = dict(first_state.get("extra_state") or {})
+    first_data = provenance.recorded_for(paths[0], first_state)
     dropped += [f"extra_state.{k}" for k in DROPPED_EXTRA_STATE if extra.pop(k, None) is not None]
 
     # Tied weights (shared embeddings) are one storage in the file: average them once
@@ -289,6 +293,14 @@ def average_checkpoints(paths, log=print):
             raise AverageError(
                 f"{path} cannot be averaged with {paths[0]} (the first checkpoint): "
                 "they are different models or configurations:\n  - " + "\n  - ".join(problems)
+            )
+        data = provenance.recorded_for(path, state)
+        if (first_data is None) != (data is None) or (data and provenance.differing(first_data, data)):
+            raise AverageError(
+                f"{path} cannot be averaged with {paths[0]} (the first checkpoint): they were "
+                f"trained on different data ({_data_of(data)} vs {_data_of(first_data)}"
+                f"{': ' + provenance.differing(first_data, data) if data and first_data else ''}); "
+                "average checkpoints of runs on one corpus"
             )
         for key, total in sums.items():
             value = state["model"][key]
@@ -314,8 +326,17 @@ def average_checkpoints(paths, log=print):
     result["model"] = averaged
     extra["averaged_checkpoints"] = [os.path.abspath(p) for p in paths]
     extra["averaged_dropped"] = dropped
+    if first_data is not None:
+        extra[provenance.EXTRA_STATE_KEY] = first_data
+    else:
+        log("note: the inputs record no data provenance (trained before it was recorded): "
+            "the average cannot be checked against its corpus either")
     result["extra_state"] = extra
     return result
+
+
+def _data_of(recorded):
+    return recorded.get("data") if recorded else "unrecorded provenance"
 
 
 def save_atomically(state, output):

@@ -98,6 +98,11 @@ LOG_FLAGS=()
 [[ "$TENSORBOARD" == 1 ]] && LOG_FLAGS=(--tensorboard-logdir "$RUN_DIR/tensorboard")
 
 mkdir -p "$RUN_DIR/checkpoints"
+# what this run is trained on (languages, sha256 of the dictionaries and of DATA/../spm/spm.model)
+# goes to RUN_DIR/checkpoints/provenance.json; evaluation, averaging, the report and the pool
+# inspection check it against the data they are given. Resuming on other data stops here.
+PYTHONPATH="$REPO/scripts${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" -m pipeline.provenance \
+  record --data "$DATA" --out "$RUN_DIR/checkpoints"
 # --update-epoch-batch-itr True (below) forms the batches anew each epoch under seed + epoch.
 # Without it fairseq forms them once, under seed + the epoch it starts in, and reuses them: a
 # run resumed in epoch E >= 2 would form them under seed + E and skip other sentences than

@@ -411,6 +411,161 @@ def test_compare_runs_names_missing_files(pipeline, tmp_path, capsys):
     assert str(tmp_path / "nodata") in capsys.readouterr().err
 
 
+# --------------------------------------------------------------------------- data provenance
+
+
+def _recorded_copy(pipeline, tmp_path, name="baseline"):
+    """A copy of a run's last checkpoint with train.sh's provenance.json for the fixture's corpus."""
+    from pipeline import provenance
+
+    ckpts = tmp_path / f"{name}_run" / "checkpoints"
+    ckpts.mkdir(parents=True)
+    shutil.copy(pipeline["runs"][name] / "checkpoints" / "checkpoint_last.pt", ckpts / "checkpoint_last.pt")
+    provenance.record(pipeline["data"] / "bin", ckpts)
+    return ckpts / "checkpoint_last.pt"
+
+
+def _other_dictionaries(data):
+    """Rewrite DATA's dictionaries with as many entries, all of them other pieces (another corpus)."""
+    for lang in ("en", "de"):
+        path = data / "bin" / f"dict.{lang}.txt"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        path.write_text("".join(f"other{i} {line.split()[1]}\n" for i, line in enumerate(lines)),
+                        encoding="utf-8")
+
+
+@slow
+def test_evaluate_refuses_a_corpus_whose_dictionary_has_the_same_size(pipeline, tmp_path, capsys):
+    ckpt = _recorded_copy(pipeline, tmp_path)
+    other = tmp_path / "other"
+    shutil.copytree(pipeline["data"], other)
+    _other_dictionaries(other)
+    assert ev.main(["--data", str(other), "--checkpoint", str(ckpt), "--out", str(tmp_path / "out"), "--cpu"]) == 2
+    err = capsys.readouterr().err
+    assert str(pipeline["data"] / "bin") in err and str(other / "bin") in err  # both sides named
+    assert "source dictionary" in err and "target dictionary" in err
+    assert not (tmp_path / "out" / "scores.json").exists()
+
+
+@slow
+def test_evaluate_refuses_another_sentencepiece_model_and_a_swapped_direction(pipeline, tmp_path, capsys):
+    ckpt = _recorded_copy(pipeline, tmp_path)
+    other = tmp_path / "other"
+    shutil.copytree(pipeline["data"], other)
+    spm.SentencePieceTrainer.train(
+        input=f"{other}/raw/train.de", model_prefix=str(other / "spm" / "spm"), vocab_size=60,
+        character_coverage=1.0, hard_vocab_limit=False, bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
+        num_threads=1, minloglevel=2,
+    )
+    assert ev.main(["--data", str(other), "--checkpoint", str(ckpt), "--out", str(tmp_path / "o1"), "--cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "SentencePiece model" in err and "dictionary" not in err
+
+    assert ev.main(["--data", str(pipeline["data"]), "--checkpoint", str(ckpt), "--out", str(tmp_path / "o2"),
+                    "--src", "de", "--tgt", "en", "--cpu"]) == 2
+    assert "source language en vs de" in capsys.readouterr().err
+
+
+@slow
+def test_checkpoints_without_provenance_still_score_with_a_note(pipeline, tmp_path, capsys):
+    # the fixture trains with fairseq_cli.train directly: nothing recorded, as before provenance
+    for _, eval_dir in pipeline["evals"]:
+        recorded = _scores(eval_dir)["provenance"]
+        assert recorded["checked"] is False and "cannot check" in recorded["note"]
+        assert recorded["data"]["source_dict_sha256"] == ev.sha256_of(pipeline["data"] / "bin" / "dict.en.txt")
+    # what such a checkpoint does show, its embedding rows, is still checked against the dictionary
+    bigger = tmp_path / "bigger"
+    shutil.copytree(pipeline["data"], bigger)
+    with open(bigger / "bin" / "dict.en.txt", "a", encoding="utf-8") as handle:
+        handle.write("extra1 1\nextra2 1\n")
+    ckpt = pipeline["runs"]["baseline"] / "checkpoints" / "checkpoint_last.pt"
+    assert ev.main(["--data", str(bigger), "--checkpoint", str(ckpt), "--out", str(tmp_path / "out"), "--cpu"]) == 2
+    assert "embedding rows" in capsys.readouterr().err
+
+
+@slow
+def test_train_sh_records_provenance_and_refuses_to_resume_on_other_data(pipeline, tmp_path):
+    from pipeline import provenance
+
+    ckpts = tmp_path / "checkpoints"
+    first = provenance.record(pipeline["data"] / "bin", ckpts)
+    assert first == json.loads((ckpts / provenance.FILE).read_text(encoding="utf-8"))
+    assert (first["source_lang"], first["target_lang"]) == ("en", "de")
+    assert first["spm_model_sha256"] == ev.sha256_of(pipeline["data"] / "spm" / "spm.model")
+    assert provenance.record(pipeline["data"] / "bin", ckpts) == first  # same data: resume is fine
+    other = tmp_path / "other"
+    shutil.copytree(pipeline["data"], other)
+    _other_dictionaries(other)
+    with pytest.raises(provenance.ProvenanceError, match="resuming would mix two corpora"):
+        provenance.record(other / "bin", ckpts)
+    proc = subprocess.run([PY, "-m", "pipeline.provenance", "record", "--data", str(other / "bin"),
+                           "--out", str(ckpts)], capture_output=True, text=True, env=_env())
+    assert proc.returncode == 2 and str(other / "bin") in proc.stderr
+
+
+@slow
+def test_averaging_refuses_checkpoints_trained_on_different_data(pipeline, tmp_path, capsys):
+    import average_checkpoints as avg
+    from pipeline import provenance
+
+    mine = _recorded_copy(pipeline, tmp_path)
+    theirs_dir = tmp_path / "theirs" / "checkpoints"
+    theirs_dir.mkdir(parents=True)
+    shutil.copy(mine, theirs_dir / "checkpoint_last.pt")
+    other = tmp_path / "other"
+    shutil.copytree(pipeline["data"], other)
+    _other_dictionaries(other)
+    provenance.record(other / "bin", theirs_dir)
+    with pytest.raises(avg.AverageError, match="trained on different data"):
+        avg.average_checkpoints([str(mine), str(theirs_dir / "checkpoint_last.pt")], log=lambda *_: None)
+    # of one corpus, the average carries the provenance, and evaluation finds it there
+    averaged = avg.average_checkpoints([str(mine), str(mine)], log=lambda *_: None)
+    assert averaged["extra_state"][provenance.EXTRA_STATE_KEY] == provenance.recorded_for(mine)
+    assert provenance.recorded_for(tmp_path / "elsewhere.pt", averaged) == provenance.recorded_for(mine)
+
+
+@slow
+def test_report_and_pool_inspection_refuse_other_data(pipeline, tmp_path, capsys):
+    from pipeline import pools
+
+    run = tmp_path / "run"
+    shutil.copytree(pipeline["runs"]["contextpool"], run, ignore=shutil.ignore_patterns("*.pt"))
+    scores_path = run / "eval" / "last" / "scores.json"
+    scores = json.loads(scores_path.read_text(encoding="utf-8"))
+    scores["provenance"]["data"]["target_dict_sha256"] = "0" * 64  # scored on another corpus
+    scores_path.write_text(json.dumps(scores), encoding="utf-8")
+    assert rp.main(["--run", f"b={pipeline['runs']['baseline']}", "--run", f"c={run}",
+                    "--data", str(pipeline["data"]), "--out", str(tmp_path / "rep")]) == 2
+    assert "target dictionary" in capsys.readouterr().err
+
+    ckpt = _recorded_copy(pipeline, tmp_path, "contextpool")
+    with pytest.raises(pools.PoolInspectionError, match="target language de vs en"):
+        pools.check_data(ckpt, pipeline["data"] / "bin", "de", "en")
+    pools.check_data(ckpt, pipeline["data"] / "bin", "en", "de")  # its own corpus passes
+
+
+@pytest.mark.parametrize("flags, beam, message", [
+    (["--diverse-beam-groups", "2"], 4, "IndexError"),
+    (["--sampling"], 4, "give --beam 1 with --sampling"),
+    (["--nbest=3"], 4, "one hypothesis per sentence"),
+])
+def test_evaluate_refuses_generate_flags_of_known_fairseq_traps(tmp_path, capsys, flags, beam, message):
+    args = ["--data", str(tmp_path), "--checkpoint", str(tmp_path / "c.pt"), "--out", str(tmp_path / "o"),
+            "--beam", str(beam), "--", *flags]
+    assert ev.main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+@slow
+def test_evaluate_refuses_sources_longer_than_the_positions(pipeline):
+    from argparse import Namespace
+
+    paths = {"split_prefix": pipeline["data"] / "bin" / "test.en-de", "src": "en"}
+    ev.check_source_lengths(paths, {"cfg": {"model": Namespace(max_source_positions=1024)}})  # fits
+    with pytest.raises(ev.EvaluationError, match=r"longer than the model's 3 positions \(first: line \d+"):
+        ev.check_source_lengths(paths, {"cfg": {"model": Namespace(max_source_positions=3)}})
+
+
 # --------------------------------------------------------------------------- unit tests
 
 
@@ -505,6 +660,8 @@ def test_evaluate_orders_detokenises_and_scores_generate_output(tmp_path, monkey
         return 0, 2.5
 
     monkeypatch.setattr(ev, "run_logged", fake_run_logged)
+    # the empty checkpoint cannot be loaded: its provenance check is tested on real ones above
+    monkeypatch.setattr(ev, "check_provenance", lambda args, paths: {"checked": False, "note": "", "data": None})
     out = tmp_path / "eval"
     assert ev.main(["--data", str(data), "--checkpoint", str(ckpt), "--out", str(out), "--cpu",
                     "--beam", "5", "--lenpen", "1.0"]) == 0

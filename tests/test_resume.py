@@ -27,12 +27,15 @@ How fairseq 0.12 writes checkpoints, and what these tests pin:
   files when none loads (test_truncated_checkpoint_is_refused_by_name).
 """
 
+import hashlib
+import json
 import os
 import re
 import signal
 import select
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -169,6 +172,13 @@ def test_kill_after_a_checkpoint_and_resume(workdir):
     assert loaded.group(1) == str(last) and int(loaded.group(3)) == interrupted_at
     assert "done training" in out
     assert_same_final_state(run_dir, reference(workdir))
+    # train.sh recorded what the run trained on, and kept it over the resume
+    recorded = json.loads((ckpt / "provenance.json").read_text(encoding="utf-8"))
+    data_bin = Path(recorded["data"])
+    assert (recorded["source_lang"], recorded["target_lang"]) == ("en", "de")
+    for side, lang in zip(("source", "target"), ("en", "de")):
+        dict_file = data_bin / f"dict.{lang}.txt"
+        assert recorded[f"{side}_dict_sha256"] == hashlib.sha256(dict_file.read_bytes()).hexdigest()
 
 
 def test_kill_while_writing_a_checkpoint(workdir):

@@ -70,6 +70,8 @@ if str(ROOT) not in sys.path:  # so that fairseq_plugins imports when run from a
     sys.path.insert(0, str(ROOT))
 
 from pipeline.fairseq_logs import LogParseError, parse_generate_log  # noqa: E402
+from pipeline.provenance import ProvenanceError  # noqa: E402
+from pipeline.provenance import check as check_provenance_of  # noqa: E402
 
 __all__ = [
     "EvaluationError",
@@ -434,6 +436,7 @@ def check_inputs(args) -> dict:
         "reference": reference,
         "source": source if source.is_file() else None,
         "checkpoint": checkpoint,
+        "src": args.src,
     }
 
 
@@ -504,8 +507,84 @@ def _device(cpu: bool) -> str:
     return "cpu"
 
 
+def check_generate_flags(args) -> None:
+    """Refuse the flag combinations that crash or mislead the pinned fairseq-generate.
+
+    (docs/training.md, "Known fairseq traps"): --diverse-beam-groups raises an IndexError in
+    fairseq/search.py; --sampling needs --nbest equal to --beam, and evaluation keeps one
+    hypothesis (--nbest 1).
+    """
+    extra = [flag.split("=", 1)[0] for flag in args.extra]
+    if "--nbest" in extra:
+        raise EvaluationError("--nbest after '--': evaluation scores one hypothesis per sentence "
+                              "(it passes --nbest 1 itself); use fairseq-generate for n-best lists")
+    if "--diverse-beam-groups" in extra:
+        raise EvaluationError("--diverse-beam-groups crashes the pinned fairseq-generate (IndexError "
+                              "in fairseq/search.py): leave it out")
+    if "--sampling" in extra and args.beam != 1:
+        raise EvaluationError(f"--sampling with --beam {args.beam}: fairseq needs --nbest = --beam and "
+                              "evaluation keeps one hypothesis, so give --beam 1 with --sampling")
+
+
+def check_source_lengths(paths, state) -> None:
+    """Stop before decoding when a source is longer than the model's positional embeddings.
+
+    fairseq-generate would crash on it mid-run ('max_source_positions'); the fix belongs to
+    training (--max-source-positions) or to the data (shorter segments).
+    """
+    from fairseq.data import data_utils
+
+    cfg = state.get("cfg") or {}
+    model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
+    limit = getattr(model_cfg, "max_source_positions", None)
+    if limit is None and isinstance(model_cfg, dict):
+        limit = model_cfg.get("max_source_positions")
+    if limit is None and state.get("args") is not None:
+        limit = getattr(state["args"], "max_source_positions", None)
+    if not limit:
+        return
+    prefix = f"{paths['split_prefix']}.{paths['src']}"
+    dataset = data_utils.load_indexed_dataset(prefix, None)
+    if dataset is None:
+        return
+    sizes = dataset.sizes
+    too_long = [i for i, n in enumerate(sizes) if n > limit]
+    if too_long:
+        raise EvaluationError(
+            f"{prefix}.bin: {len(too_long)} source sentence(s) longer than the model's "
+            f"{limit} positions (first: line {too_long[0] + 1}, {int(sizes[too_long[0]])} tokens "
+            f"incl. </s>); fairseq-generate would crash on them. Split or drop them in the corpus, "
+            f"or train with a larger --max-source-positions"
+        )
+
+
+def check_provenance(args, paths) -> dict:
+    """The checkpoint against --data, --src/--tgt and the SentencePiece model (pipeline.provenance).
+
+    Raises EvaluationError when they do not belong together; an unrecorded provenance (an older
+    checkpoint) is a note on stderr and ``checked: false`` in scores.json.
+    """
+    from fairseq_plugins.checkpoint_loading import CheckpointError, load_checkpoint
+
+    try:
+        state = load_checkpoint(str(paths["checkpoint"]))
+    except CheckpointError as err:
+        raise EvaluationError(str(err)) from err
+    try:
+        result = check_provenance_of(paths["checkpoint"], state, paths["bin"], args.src, args.tgt,
+                                     paths["spm_model"])
+    except ProvenanceError as err:
+        raise EvaluationError(str(err)) from err
+    if not result["checked"]:
+        print(f"[evaluate] note: {result['note']}", file=sys.stderr)
+    check_source_lengths(paths, state)
+    return result
+
+
 def evaluate(args) -> dict:
+    check_generate_flags(args)
     paths = check_inputs(args)
+    provenance = check_provenance(args, paths)
     refs = read_lines(paths["reference"])
     if not refs:
         raise EvaluationError(f"{paths['reference']}: empty reference file")
@@ -601,6 +680,7 @@ def evaluate(args) -> dict:
             "metadata",
         },
         "fairseq_bleu_line": generated["fairseq_bleu"],
+        "provenance": provenance,
         "files": {
             "eval_dir": str(out.resolve()),
             "hyp": str(hyp_path.resolve()),

@@ -76,6 +76,20 @@ def summarize(values) -> dict:
 # --------------------------------------------------------------------------- the model
 
 
+def check_data(checkpoint: Path, data_bin: Path, src: str, tgt: str) -> None:
+    """Stop unless ``checkpoint`` was trained on ``data_bin`` (pipeline.provenance)."""
+    from fairseq_plugins.checkpoint_loading import CheckpointError, load_checkpoint
+    from pipeline.provenance import ProvenanceError, check, spm_model_of
+
+    try:
+        state = load_checkpoint(str(checkpoint))
+        result = check(checkpoint, state, data_bin, src, tgt, spm_model_of(data_bin))
+    except (CheckpointError, ProvenanceError) as err:
+        raise PoolInspectionError(str(err)) from err
+    if not result["checked"]:
+        logging.getLogger(__name__).warning("%s", result["note"])
+
+
 def load(checkpoint: Path, data_bin: Path, src: str, tgt: str):
     """Model and task of a checkpoint, with the task's data pointed at ``data_bin``."""
     import fairseq_plugins  # noqa: F401  (registers the model, allowlists checkpoint contents)
@@ -83,6 +97,7 @@ def load(checkpoint: Path, data_bin: Path, src: str, tgt: str):
 
     if not checkpoint.is_file():
         raise PoolInspectionError(f"{checkpoint}: no such checkpoint file")
+    check_data(checkpoint, data_bin, src, tgt)
     overrides = {"data": str(data_bin), "source_lang": src, "target_lang": tgt}
     models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
         [str(checkpoint)], arg_overrides=overrides

@@ -44,6 +44,7 @@ from pipeline.evaluate import (
     tok_bleu_metric,
 )
 from pipeline.fairseq_logs import LogParseError, parse_train_log
+from pipeline.provenance import ProvenanceError, differing, fingerprint, spm_model_of
 
 SCHEMA = "contextpool-mt/report/v1"
 ALPHA = 0.05
@@ -144,6 +145,7 @@ def _eval_summary(name: str, loaded: dict, train: dict) -> dict:
         "reference": scores["files"].get("reference"),
         "reference_sha256": scores["files"].get("reference_sha256"),
         "subset": scores.get("subset"),
+        "src": scores.get("src"),
         "tgt": scores.get("tgt"),
     }
 
@@ -218,7 +220,8 @@ def curve_points(run: dict) -> list:
 # --------------------------------------------------------------------------- checks and significance
 
 
-def check_and_recompute(run: dict, refs: list, ref_path: Path, ref_sha: str, lang: str) -> dict:
+def check_and_recompute(run: dict, refs: list, ref_path: Path, ref_sha: str, lang: str,
+                        data_fingerprint=None) -> dict:
     """Recomputes the main evaluation's scores from hyp.txt; they must equal scores.json."""
     for summary in run["evals"]:
         if summary["reference_sha256"] and summary["reference_sha256"] != ref_sha:
@@ -227,6 +230,15 @@ def check_and_recompute(run: dict, refs: list, ref_path: Path, ref_sha: str, lan
                 f"the reference {ref_path} (sha256 differs)"
             )
     loaded = run["_loaded_main"]
+    if data_fingerprint is not None:
+        scored_on = (loaded["scores"].get("provenance") or {}).get("data")
+        differences = differing(scored_on, data_fingerprint) if scored_on else ""
+        if differences:
+            raise ReportError(
+                f"{loaded['scores_path']}: its model was scored on {scored_on.get('data')}, not on "
+                f"the --data {data_fingerprint['data']} of this report ({differences}); compare "
+                "runs of one corpus"
+            )
     hyps = read_lines(loaded["hyp_path"])
     if len(hyps) != len(refs):
         raise ReportError(
@@ -559,7 +571,13 @@ def build_report(args) -> dict:
     refs = read_lines(ref_path)
     ref_sha = sha256_of(ref_path)
 
-    recomputed = {name: check_and_recompute(run, refs, ref_path, ref_sha, tgt) for name, run in runs.items()}
+    src = base_main.get("src") or "en"
+    try:
+        data_fingerprint = fingerprint(data / "bin", src, tgt, spm_model_of(data / "bin"))
+    except ProvenanceError:
+        data_fingerprint = None  # a corpus without bin/ (scores only): nothing to pair with
+    recomputed = {name: check_and_recompute(run, refs, ref_path, ref_sha, tgt, data_fingerprint)
+                  for name, run in runs.items()}
     sig = significance(runs, baseline, recomputed, refs, args.bootstrap_samples)
     import sacrebleu
 

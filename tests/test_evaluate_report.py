@@ -27,6 +27,7 @@ from pipeline import report as rp
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 N_TEST = 21
+N_YEAR2 = 13
 ARCHS = {"baseline": "transformer_tiny", "contextpool": "contextpool_transformer_tiny"}
 
 # --------------------------------------------------------------------------- fixture
@@ -78,7 +79,7 @@ def _make_corpus(data: Path):
     (data / "raw").mkdir(parents=True)
     (data / "spm").mkdir()
     (data / "tok").mkdir()
-    for split, n in (("train", 160), ("valid", 16), ("test", N_TEST)):
+    for split, n in (("train", 160), ("valid", 16), ("test", N_TEST), ("year2", N_YEAR2)):
         pairs = _sentences(n, rng)
         (data / "raw" / f"{split}.en").write_text("".join(e + "\n" for e, _ in pairs), encoding="utf-8")
         (data / "raw" / f"{split}.de").write_text("".join(d + "\n" for _, d in pairs), encoding="utf-8")
@@ -88,7 +89,7 @@ def _make_corpus(data: Path):
         pad_id=-1, unk_id=0, num_threads=1, minloglevel=2,
     )
     processor = spm.SentencePieceProcessor(model_file=str(data / "spm" / "spm.model"))
-    for split in ("train", "valid", "test"):
+    for split in ("train", "valid", "test", "year2"):
         for lang in ("en", "de"):
             lines = ev.read_lines(data / "raw" / f"{split}.{lang}")
             (data / "tok" / f"{split}.{lang}").write_text(
@@ -102,9 +103,12 @@ def _make_corpus(data: Path):
     preprocess.main(options.get_preprocessing_parser().parse_args([
         "--source-lang", "en", "--target-lang", "de",
         "--trainpref", str(data / "tok" / "train"), "--validpref", str(data / "tok" / "valid"),
-        "--testpref", str(data / "tok" / "test"), "--destdir", str(data / "bin"),
+        "--testpref", f"{data / 'tok' / 'test'},{data / 'tok' / 'year2'}", "--destdir", str(data / "bin"),
         "--joined-dictionary", "--workers", "1",
     ]))
+    # a second test set, named as prepare_corpus.sh --test-prefix year2=P names it
+    for path in (data / "bin").glob("test1.*"):
+        path.rename(path.with_name("year2" + path.name[len("test1"):]))
 
 
 @pytest.fixture(scope="session")
@@ -409,6 +413,71 @@ def test_compare_runs_names_missing_files(pipeline, tmp_path, capsys):
 
     assert rp.main(["--run", f"b={base}", "--data", str(tmp_path / "nodata"), "--out", str(tmp_path / "r")]) == 2
     assert str(tmp_path / "nodata") in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- several test sets
+
+
+@slow
+def test_evaluate_scores_every_prepared_test_set_into_its_own_folder(pipeline):
+    for _, eval_dir in pipeline["evals"]:
+        main, year2 = _scores(eval_dir), _scores(eval_dir / "year2")
+        assert main["subset"] == "test" and main["num_sentences"] == N_TEST
+        assert year2["subset"] == "year2" and year2["num_sentences"] == N_YEAR2
+        assert year2["files"]["reference"] == str((pipeline["data"] / "raw" / "year2.de").resolve())
+        assert len(ev.read_lines(eval_dir / "year2" / "hyp.txt")) == N_YEAR2
+        refs = ev.read_lines(pipeline["data"] / "raw" / "year2.de")
+        hyps = ev.read_lines(eval_dir / "year2" / "hyp.txt")
+        assert year2["bleu_detok"]["score"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-9)
+
+
+def test_evaluate_names_a_test_set_that_is_not_prepared(tmp_path, capsys):
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "test.en-de.en.idx").write_text("")
+    args = ["--data", str(tmp_path), "--checkpoint", str(tmp_path / "c.pt"), "--out", str(tmp_path / "o"),
+            "--test-sets", "newstest2015"]
+    assert ev.main(args) == 2
+    err = capsys.readouterr().err
+    assert "newstest2015 not prepared" in err and "--test-prefix NAME=PREFIX" in err
+
+
+@slow
+def test_report_has_one_table_and_test_per_test_set(pipeline, report):
+    sets = report["test_sets"]
+    assert list(sets) == ["test", "year2"]
+    for name, eval_name in (("test", "last"), ("year2", "last/year2")):
+        for run in ("baseline", "contextpool"):
+            stored = _scores(pipeline["runs"][run] / "eval" / eval_name)
+            assert sets[name]["scores"][run]["bleu_detok"] == pytest.approx(stored["bleu_detok"]["score"], abs=1e-9)
+        comparison = sets[name]["comparisons"]["contextpool"]["bleu_detok"]
+        assert comparison["delta"] == pytest.approx(
+            sets[name]["scores"]["contextpool"]["bleu_detok"] - sets[name]["scores"]["baseline"]["bleu_detok"])
+        assert 0 < comparison["p_value"] <= 1
+    mean = report["mean_over_test_sets"]["contextpool"]["bleu_detok"]
+    assert mean == pytest.approx((sets["test"]["scores"]["contextpool"]["bleu_detok"]
+                                  + sets["year2"]["scores"]["contextpool"]["bleu_detok"]) / 2)
+    markdown = (pipeline["report"] / "report.md").read_text(encoding="utf-8")
+    assert "### test (" in markdown and "### year2 (" in markdown and "Mean over the 2 test sets" in markdown
+
+
+@slow
+def test_an_evaluation_on_another_reference_is_set_aside_not_fatal(pipeline, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(pipeline["runs"]["contextpool"], run, ignore=shutil.ignore_patterns("*.pt"))
+    other = run / "eval" / "othercorpus"
+    shutil.copytree(run / "eval" / "last", other)
+    scores = json.loads((other / "scores.json").read_text(encoding="utf-8"))
+    scores["files"]["reference"], scores["files"]["reference_sha256"] = "/elsewhere/test.de", "f" * 64
+    (other / "scores.json").write_text(json.dumps(scores), encoding="utf-8")
+    assert rp.main(["--run", f"b={pipeline['runs']['baseline']}", "--run", f"c={run}", "--eval", "last",
+                    "--data", str(pipeline["data"]), "--out", str(tmp_path / "rep")]) == 0
+    capsys.readouterr()
+    markdown = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    assert "`othercorpus` was scored on `/elsewhere/test.de`, another reference" in markdown
+    # the main evaluation on another reference is still refused: that table would mix references
+    assert rp.main(["--run", f"b={pipeline['runs']['baseline']}", "--run", f"c={run}", "--eval", "othercorpus",
+                    "--data", str(pipeline["data"]), "--out", str(tmp_path / "rep2")]) == 2
+    assert "sha256 differs" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- data provenance

@@ -288,6 +288,46 @@ def test_custom_prefixes_multi30k_style(tmp_path):
     assert len(lines(os.path.join(out, "raw", "test.de"))) == 15
 
 
+def test_named_extra_test_sets_share_the_spm_model_and_dictionary(tmp_path):
+    d = str(tmp_path / "in")
+    write_corpus(d, n_train=60)
+    write_corpus(os.path.join(d, "more"), n_train=1, n_valid=11, n_test=9, seed=3,
+                 names=("unused", "newstest2016", "newstest2015"))
+    out = str(tmp_path / "data")
+    rc = corpus.main(["--input", d, "--out", out, *BASE_OPTS,
+                      "--test-prefix", os.path.join(d, "more", "newstest2016"),  # the main one
+                      "--test-prefix", "newstest2015=" + os.path.join(d, "more", "newstest2015")])
+    assert rc == 0
+    # the main test set is the unnamed prefix; the named one keeps its name and every line
+    assert len(lines(os.path.join(out, "raw", "test.en"))) == 11
+    assert len(lines(os.path.join(out, "raw", "newstest2015.de"))) == 9
+    stats = json.load(open(os.path.join(out, "raw", "stats.json"), encoding="utf-8"))
+    assert set(stats) == {"train", "valid", "test", "newstest2015"}
+    import sentencepiece as spm
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(out, "spm", "spm.model"))
+    for lang in ("en", "de"):
+        encoded = lines(os.path.join(out, "spm_encoded", f"newstest2015.{lang}"))
+        raw = lines(os.path.join(out, "raw", f"newstest2015.{lang}"))
+        assert encoded == [" ".join(sp.encode(line, out_type=str)) for line in raw]
+        for ext in ("bin", "idx"):
+            assert os.path.isfile(os.path.join(out, "bin", f"newstest2015.en-de.{lang}.{ext}"))
+    assert not any(name.startswith("test1") for name in os.listdir(os.path.join(out, "bin")))
+    marker = json.load(open(os.path.join(out, "bin", corpus.MARKER), encoding="utf-8"))
+    assert marker["test_sets"] == ["test", "newstest2015"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--test-prefix", "a", "--test-prefix", "b"], "name the extra test sets"),
+    (["--test-prefix", "valid=x"], "NAME must be"),
+    (["--test-prefix", "test1=x"], "NAME must be"),
+    (["--test-prefix", "y=a", "--test-prefix", "y=b"], "given twice"),
+])
+def test_bad_test_set_names_are_refused(tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit):
+        corpus.main(["--input", str(tmp_path), "--out", str(tmp_path / "o"), *BASE_OPTS, *flags])
+    assert message in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- units
 
 

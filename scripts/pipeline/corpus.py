@@ -44,6 +44,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -187,6 +188,15 @@ class Options:
     force: bool = False
     stop_after: Optional[str] = None
 
+    @property
+    def splits(self) -> Tuple[str, ...]:
+        """train, valid, test, then the named extra test sets in the order given."""
+        return SPLITS + tuple(name for name in self.prefixes if name not in SPLITS)
+
+    @property
+    def test_sets(self) -> Tuple[str, ...]:
+        return tuple(name for name in self.splits if name not in ("train", "valid"))
+
     def input_path(self, split: str, lang: str) -> str:
         return f"{self.prefixes[split]}.{lang}"
 
@@ -282,11 +292,11 @@ class SplitStats:
 def check_inputs(opts: Options) -> Dict[str, int]:
     """Missing files and line-count mismatches, before anything is written."""
     counts: Dict[str, int] = {}
-    for split in SPLITS:
+    for split in opts.splits:
         paths = [opts.input_path(split, lang) for lang in (opts.src, opts.tgt)]
         for path in paths:
             if not os.path.isfile(path):
-                option = f"--{split}-prefix"
+                option = f"--{split}-prefix" if split in SPLITS else f"--test-prefix {split}=PREFIX"
                 raise CorpusError(
                     f"missing input file {path} (the {split} split is read from "
                     f"PREFIX.{opts.src} and PREFIX.{opts.tgt}; give its prefix with {option})"
@@ -370,7 +380,7 @@ def run_raw(opts: Options, fingerprint: str) -> None:
     log("step 1/4 raw: validating and normalising the input text")
     tmp = begin_step(opts, "raw")
     all_stats: Dict[str, dict] = {}
-    for split in SPLITS:
+    for split in opts.splits:
         log(f"  {split}: {opts.input_path(split, opts.src)} + {opts.input_path(split, opts.tgt)}")
         stats = normalise_split(opts, split, tmp)
         dropped = ", ".join(f"{n} {why}" for why, n in sorted(stats.dropped.items()))
@@ -480,7 +490,7 @@ def run_encode(opts: Options, fingerprint: str) -> None:
     sp = spm.SentencePieceProcessor(model_file=os.path.join(step_dir(opts, "spm"), "spm.model"))
     tmp = begin_step(opts, "spm_encoded")
     counts = {}
-    for split in SPLITS:
+    for split in opts.splits:
         for lang in (opts.src, opts.tgt):
             name = f"{split}.{lang}"
             n = 0
@@ -507,7 +517,8 @@ def preprocess_command(opts: Options, enc: str, dest: str) -> List[str]:
         "--target-lang", opts.tgt,
         "--trainpref", os.path.join(enc, "train"),
         "--validpref", os.path.join(enc, "valid"),
-        "--testpref", os.path.join(enc, "test"),
+        # fairseq names the binarised test sets test, test1, test2, ...: run_bin renames them
+        "--testpref", ",".join(os.path.join(enc, name) for name in opts.test_sets),
         "--destdir", dest,
         "--joined-dictionary",
         "--workers", str(max(1, opts.workers)),
@@ -525,6 +536,13 @@ def run_bin(opts: Options, fingerprint: str) -> None:
             f"fairseq-preprocess failed with exit status {proc.returncode} (its output is above; "
             f"log in {os.path.join(tmp, 'preprocess.log')})"
         )
+    for k, name in enumerate(opts.test_sets[1:], start=1):
+        for lang in (opts.src, opts.tgt):
+            for ext in ("bin", "idx"):
+                os.replace(os.path.join(tmp, f"test{k}.{opts.src}-{opts.tgt}.{lang}.{ext}"),
+                           os.path.join(tmp, f"{name}.{opts.src}-{opts.tgt}.{lang}.{ext}"))
+    if len(opts.test_sets) > 1:
+        log(f"  test sets: {', '.join(opts.test_sets)}")
     dicts = [os.path.join(tmp, f"dict.{lang}.txt") for lang in (opts.src, opts.tgt)]
     with open(dicts[0], "rb") as a, open(dicts[1], "rb") as b:
         if a.read() != b.read():
@@ -532,7 +550,8 @@ def run_bin(opts: Options, fingerprint: str) -> None:
     with open(dicts[0], encoding="utf-8") as f:
         dict_size = sum(1 for _ in f)
     log(f"  joined dictionary: dict.{opts.src}.txt = dict.{opts.tgt}.txt, {dict_size} entries")
-    finish_step(opts, "bin", fingerprint, {"dictionary_entries": dict_size})
+    finish_step(opts, "bin", fingerprint, {"dictionary_entries": dict_size,
+                                           "test_sets": list(opts.test_sets)})
 
 
 # --------------------------------------------------------------------------- driver
@@ -541,7 +560,7 @@ def run_bin(opts: Options, fingerprint: str) -> None:
 def fingerprints(opts: Options) -> Dict[str, str]:
     inputs = {
         f"{split}.{lang}": _file_identity(opts.input_path(split, lang))
-        for split in SPLITS
+        for split in opts.splits
         for lang in (opts.src, opts.tgt)
     }
     fp_raw = _fingerprint({
@@ -555,7 +574,8 @@ def fingerprints(opts: Options) -> Dict[str, str]:
         "seed": opts.seed,
     })
     fp_enc = _fingerprint({"spm": fp_spm})
-    fp_bin = _fingerprint({"encoded": fp_enc, "preprocess": "joined-dictionary"})
+    fp_bin = _fingerprint({"encoded": fp_enc, "preprocess": "joined-dictionary",
+                           "test_sets": list(opts.test_sets)})
     return {"raw": fp_raw, "spm": fp_spm, "spm_encoded": fp_enc, "bin": fp_bin}
 
 
@@ -624,8 +644,13 @@ def build_parser(prog: str = "prepare_corpus.sh") -> argparse.ArgumentParser:
     p.add_argument("--src", required=True, help="source language code, the input files' suffix (e.g. en)")
     p.add_argument("--tgt", required=True, help="target language code (e.g. de)")
     p.add_argument("--out", required=True, metavar="DATA_DIR", help="output folder")
-    for split in SPLITS:
+    for split in ("train", "valid"):
         p.add_argument(f"--{split}-prefix", metavar="P", help=f"{split} files are P.SRC and P.TGT (default DIR/{split})")
+    p.add_argument("--test-prefix", metavar="[NAME=]P", action="append", default=[],
+                   help="test files are P.SRC and P.TGT (default DIR/test). Repeat with NAME=P for "
+                        "more test sets, e.g. --test-prefix newstest2015=DIR/newstest2015: each is "
+                        "encoded with the same SentencePiece model and dictionary into raw/NAME.*, "
+                        "bin/NAME.* and scored on its own by evaluate.sh")
     p.add_argument("--vocab-size", type=int, default=32000, help="SentencePiece vocabulary size (default 32000)")
     p.add_argument("--max-len", type=int, default=250, help="train: drop pairs with a side longer than this many whitespace tokens; 0 = no limit (default 250)")
     p.add_argument("--ratio", type=float, default=1.5, help="train: drop pairs whose token-count ratio exceeds this; 0 = no limit (default 1.5)")
@@ -643,6 +668,22 @@ def build_parser(prog: str = "prepare_corpus.sh") -> argparse.ArgumentParser:
 
 def options_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Options:
     prefixes = {}
+    extra_tests = {}
+    main_tests = [value for value in args.test_prefix if "=" not in value]
+    if len(main_tests) > 1:
+        parser.error(f"--test-prefix without NAME= given {len(main_tests)} times: name the extra "
+                     "test sets (--test-prefix NAME=P)")
+    for value in args.test_prefix:
+        if "=" not in value:
+            continue
+        name, prefix = value.split("=", 1)
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name) or name in SPLITS or re.fullmatch(r"test\d+", name):
+            parser.error(f"--test-prefix {value}: NAME must be letters, digits or _ and not "
+                         "train, valid, test or testN")
+        if name in extra_tests:
+            parser.error(f"--test-prefix {name}= given twice")
+        extra_tests[name] = prefix
+    args.test_prefix = main_tests[0] if main_tests else None
     for split in SPLITS:
         given = getattr(args, f"{split}_prefix")
         if given:
@@ -651,6 +692,7 @@ def options_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser)
             prefixes[split] = os.path.join(args.input, split)
         else:
             parser.error(f"give --input DIR or --{split}-prefix")
+    prefixes.update(extra_tests)
     if args.input and not os.path.isdir(args.input):
         raise CorpusError(f"--input {args.input} is not a folder")
     if args.vocab_size < 1:

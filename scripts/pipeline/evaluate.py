@@ -736,7 +736,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", required=True, help="prepared corpus: raw/, spm/spm.model, bin/")
     parser.add_argument("--checkpoint", required=True, help="fairseq checkpoint (.pt)")
     parser.add_argument("--out", required=True, help="EVAL_DIR for hyp.txt, generate.log, scores.json")
-    parser.add_argument("--subset", default="test")
+    parser.add_argument("--subset", default="test",
+                        help="the main test set, scored into EVAL_DIR [test]")
+    parser.add_argument("--test-sets", default="all", metavar="all|none|NAME,...",
+                        help="further prepared test sets (prepare_corpus.sh --test-prefix NAME=P), "
+                             "each scored into EVAL_DIR/NAME: all of them, none, or those named [all]")
     parser.add_argument("--src", default="en")
     parser.add_argument("--tgt", default="de")
     parser.add_argument("--beam", type=int, default=4)
@@ -760,14 +764,47 @@ def parse_args(argv=None):
     return args
 
 
+def prepared_test_sets(bin_dir: Path, src: str, tgt: str) -> list:
+    """Names of the binarised splits of DATA/bin other than train and valid, sorted."""
+    names = set()
+    for pair in (f"{src}-{tgt}", f"{tgt}-{src}"):
+        for idx in Path(bin_dir).glob(f"*.{pair}.{src}.idx"):
+            names.add(idx.name[: -len(f".{pair}.{src}.idx")])
+    return sorted(names - {"train", "valid"})
+
+
+def further_test_sets(args) -> list:
+    """The test sets to score besides --subset, from --test-sets."""
+    if args.test_sets == "none":
+        return []
+    prepared = prepared_test_sets(Path(args.data) / "bin", args.src, args.tgt)
+    if args.test_sets == "all":
+        return [name for name in prepared if name != args.subset]
+    named = [name for name in args.test_sets.split(",") if name and name != args.subset]
+    missing = [name for name in named if name not in prepared]
+    if missing:
+        raise EvaluationError(
+            f"--test-sets {args.test_sets}: {', '.join(missing)} not prepared in "
+            f"{Path(args.data) / 'bin'} (prepared: {', '.join(prepared) or 'none'}); add it with "
+            "prepare_corpus.sh --test-prefix NAME=PREFIX"
+        )
+    return named
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
+        further = further_test_sets(args)
         scores = evaluate(args)
+        print(format_summary(scores))
+        for name in further:
+            print(f"[evaluate] test set {name} -> {Path(args.out) / name}", file=sys.stderr)
+            sub_args = argparse.Namespace(**{**vars(args), "subset": name,
+                                             "out": str(Path(args.out) / name), "reference": None})
+            print(format_summary(evaluate(sub_args)))
     except EvaluationError as err:
         print(f"evaluate: error: {err}", file=sys.stderr)
         return 2
-    print(format_summary(scores))
     return 0
 
 

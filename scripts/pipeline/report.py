@@ -207,6 +207,8 @@ def curve_points(run: dict) -> list:
     """Per-checkpoint evaluations for the curves: epochN and last, one per num_updates."""
     chosen = {}
     for summary in run["evals"]:
+        if summary.get("other_reference"):
+            continue
         if not (_EPOCH_EVAL.match(summary["name"]) or summary["name"] == "last"):
             continue
         if summary["num_updates"] is None:
@@ -223,13 +225,21 @@ def curve_points(run: dict) -> list:
 def check_and_recompute(run: dict, refs: list, ref_path: Path, ref_sha: str, lang: str,
                         data_fingerprint=None) -> dict:
     """Recomputes the main evaluation's scores from hyp.txt; they must equal scores.json."""
+    main = run["main_eval"]
+    if main["reference_sha256"] and main["reference_sha256"] != ref_sha:
+        raise ReportError(
+            f"{main['scores_json']}: scored against {main['reference']}, which is not "
+            f"the reference {ref_path} (sha256 differs): give the --data it was scored on"
+        )
     for summary in run["evals"]:
-        if summary["reference_sha256"] and summary["reference_sha256"] != ref_sha:
-            raise ReportError(
-                f"{summary['scores_json']}: scored against {summary['reference']}, which is not "
-                f"the reference {ref_path} (sha256 differs)"
-            )
-    loaded = run["_loaded_main"]
+        # scored on another reference (another corpus's test file): kept out of this table and
+        # its curves, never mixed in; its own test set is reported where it is prepared
+        summary["other_reference"] = bool(summary["reference_sha256"] and summary["reference_sha256"] != ref_sha)
+    return recompute_set(run["_loaded_main"], refs, ref_path, lang, data_fingerprint)
+
+
+def recompute_set(loaded: dict, refs: list, ref_path: Path, lang: str, data_fingerprint=None) -> dict:
+    """One scored test set of one run, recomputed from its hyp.txt: it must equal scores.json."""
     if data_fingerprint is not None:
         scored_on = (loaded["scores"].get("provenance") or {}).get("data")
         differences = differing(scored_on, data_fingerprint) if scored_on else ""
@@ -427,6 +437,35 @@ def _num(value, fmt="{:.2f}") -> str:
     return fmt.format(value)
 
 
+def test_set_tables(report: dict) -> list:
+    """Markdown: one table per test set (scores, delta and bootstrap p against the baseline),
+    then the mean over the sets."""
+    base = report["baseline"]
+    lines = ["", "## Per test set", "",
+             "Each set has its own reference (checked by sha256) and its own paired bootstrap "
+             "against the baseline; sets are never pooled except in the mean below.", ""]
+    for name, entry in report["test_sets"].items():
+        lines += [f"### {name} (`{entry['reference']}`, {entry['num_sentences']} sentences)", "",
+                  "| run | BLEU | ΔBLEU | p | chrF2 | BLEU (tok, compound-split) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for run_name, scores in entry["scores"].items():
+            comparison = entry["comparisons"].get(run_name, {}).get("bleu_detok")
+            delta = _num(comparison["delta"], "{:+.2f}") if comparison else "baseline"
+            p_value = _num(comparison["p_value"], "{:.3f}") if comparison else ""
+            lines.append(f"| {run_name} | {_num(scores['bleu_detok'])} | {delta} | {p_value} "
+                         f"| {_num(scores['chrf'])} | {_num(scores['bleu_tok_compound_split'])} |")
+        lines.append("")
+    lines += [f"### Mean over the {len(report['test_sets'])} test sets", "",
+              "| run | BLEU | ΔBLEU | chrF2 | BLEU (tok, compound-split) |", "|---|---:|---:|---:|---:|"]
+    means = report["mean_over_test_sets"]
+    for run_name, scores in means.items():
+        delta = scores["bleu_detok"] - means[base]["bleu_detok"]
+        lines.append(f"| {run_name} | {_num(scores['bleu_detok'])} | "
+                     f"{'baseline' if run_name == base else _num(delta, '{:+.2f}')} | {_num(scores['chrf'])} "
+                     f"| {_num(scores['bleu_tok_compound_split'])} |")
+    return lines
+
+
 def render_markdown(report: dict) -> str:
     runs = report["runs"]
     base = report["baseline"]
@@ -456,6 +495,12 @@ def render_markdown(report: dict) -> str:
     notes = [f"- {name}: {run['main_eval_note']}" for name, run in runs.items() if run["main_eval_note"]]
     if notes:
         lines += ["", "Fallbacks:", *notes]
+    others = [f"- {name}: `{e['name']}` was scored on `{e['reference']}`, another reference: not in this table"
+              for name, run in runs.items() for e in run["evals"] if e.get("other_reference")]
+    if others:
+        lines += ["", *others]
+    if len(report["test_sets"]) > 1:
+        lines += test_set_tables(report)
     lines += [
         "",
         "training wall time: sum over epochs of fairseq's `wall` meter (incl. validation and "
@@ -548,6 +593,32 @@ def render_markdown(report: dict) -> str:
 # --------------------------------------------------------------------------- driver
 
 
+def further_test_sets(runs: dict) -> list:
+    """Test sets scored beside every run's main one (evaluate.sh's EVAL_DIR/NAME), sorted.
+
+    A set that only some runs were scored on cannot be compared and is left out of the report.
+    """
+    common = None
+    for run in runs.values():
+        folder = Path(run["main_eval"]["scores_json"]).parent
+        names = {child.name for child in folder.iterdir() if (child / "scores.json").is_file()}
+        common = names if common is None else common & names
+    return sorted(common or ())
+
+
+def test_set_entry(name, ref_path, ref_sha, n, runs, recomputed, sig) -> dict:
+    """Scores and significance of every run on one test set, for report.json and report.md."""
+    return {
+        "reference": str(Path(ref_path).resolve()),
+        "reference_sha256": ref_sha,
+        "num_sentences": n,
+        "scores": {run_name: {key: recomputed[run_name]["scores"][key]["score"]
+                              for key in ("bleu_detok", "chrf", "bleu_tok_compound_split")}
+                   for run_name in runs},
+        "comparisons": sig["comparisons"],
+    }
+
+
 def build_report(args) -> dict:
     specs = [parse_run_spec(s) for s in args.run]
     names = [name for name, _ in specs]
@@ -579,6 +650,24 @@ def build_report(args) -> dict:
     recomputed = {name: check_and_recompute(run, refs, ref_path, ref_sha, tgt, data_fingerprint)
                   for name, run in runs.items()}
     sig = significance(runs, baseline, recomputed, refs, args.bootstrap_samples)
+    test_sets = {subset: test_set_entry(subset, ref_path, ref_sha, len(refs), runs, recomputed, sig)}
+    for name in further_test_sets(runs):
+        set_ref = data / "raw" / f"{name}.{tgt}"
+        if not set_ref.is_file():
+            raise ReportError(f"{set_ref}: missing reference of test set '{name}' (scored in "
+                              f"{runs[baseline]['main_eval']['scores_json']}'s folder)")
+        set_refs, set_sha = read_lines(set_ref), sha256_of(set_ref)
+        loaded = {}
+        for run_name, run in runs.items():
+            loaded[run_name] = load_scores(Path(run["main_eval"]["scores_json"]).parent / name)
+            stored_sha = loaded[run_name]["scores"]["files"].get("reference_sha256")
+            if stored_sha and stored_sha != set_sha:
+                raise ReportError(f"{loaded[run_name]['scores_path']}: scored against another "
+                                  f"reference than {set_ref} (sha256 differs)")
+        set_recomputed = {run_name: recompute_set(loaded[run_name], set_refs, set_ref, tgt, data_fingerprint)
+                          for run_name in runs}
+        set_sig = significance(runs, baseline, set_recomputed, set_refs, args.bootstrap_samples)
+        test_sets[name] = test_set_entry(name, set_ref, set_sha, len(set_refs), runs, set_recomputed, set_sig)
     import sacrebleu
 
     seed = os.environ.get("SACREBLEU_SEED", "12345")
@@ -614,6 +703,12 @@ def build_report(args) -> dict:
             "seed": seed,
             "alpha": ALPHA,
             **sig,
+        },
+        "test_sets": test_sets,
+        "mean_over_test_sets": {
+            run_name: {key: sum(t["scores"][run_name][key] for t in test_sets.values()) / len(test_sets)
+                       for key in ("bleu_detok", "chrf", "bleu_tok_compound_split")}
+            for run_name in runs
         },
     }
     for name, run in runs.items():

@@ -80,8 +80,7 @@ train_one() {
   bash "$REPO/scripts/train.sh" --data "$DATA/bin" --arch "$arch" --run-dir "$run" \
     --max-epoch "$EPOCHS" --seed "$SEED" "${TRAIN_ARGS[@]}" -- \
     --keep-last-epochs "$AVG" "${FAIRSEQ_ARGS[@]}" "${own[@]}" \
-    | sed -un -e "s/^train.sh:/$name: train.sh:/p" \
-      -e "s/.*| train | {\"epoch\": \([0-9]*\), \"train_loss\": \"\([^\"]*\)\".*\"train_wps\": \"\([^\"]*\)\".*/$name: epoch \1 loss \2, \3 target words\/s/p" || {
+    | PYTHONPATH="$REPO/scripts${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m pipeline.fairseq_logs progress "$name" || {
       tail -n 15 "$run/train.log" >&2
       echo "run_comparison.sh: training $name failed; the full log is $run/train.log" >&2
       return 1; }

@@ -72,7 +72,7 @@ fi
 
 printf '\n== [%s] prepare: clean, SentencePiece (%s pieces), binarize -> %s\n' "$(date +%H:%M:%S)" "$VOCAB" "$DATA"
 bash "$REPO/scripts/prepare_corpus.sh" --input "$INPUT" --src en --tgt de --out "$DATA" \
-  --vocab-size "$VOCAB" --workers "$(nproc 2>/dev/null || echo 2)" 2>&1 | sed -e '/^INFO:/d'
+  --vocab-size "$VOCAB" --workers "$(nproc 2>/dev/null || echo 2)"
 echo
 
 MODEL=(--encoder-layers "$LAYERS" --decoder-layers "$LAYERS"

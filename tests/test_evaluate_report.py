@@ -845,3 +845,19 @@ def test_paired_bootstrap_p_values():
     assert better["bleu_detok"]["delta"] > 50 and better["bleu_detok"]["gain_significant_at_0.05"]
     assert better["chrf"]["p_value"] < 0.05
     assert "bs:200" in result["signatures"]["bleu_detok"]
+
+
+def test_progress_lines_of_fairseq_train_output():
+    name = "cp"
+    train = ('2026-01-01 10:00:10 | INFO | train | {"epoch": 3, "train_loss": "6.122", '
+             '"train_wps": "500.5", "train_num_updates": "10"}\n')
+    valid = '2026-01-01 10:00:10 | INFO | valid | {"epoch": 3, "valid_loss": "5.6", "valid_bleu": "12.34"}\n'
+    assert fl.progress_line(name, train) == "cp: epoch 3 loss 6.122, 500.5 target words/s"
+    assert fl.progress_line(name, valid) == "cp: epoch 3 valid BLEU 12.34"
+    assert fl.progress_line(name, "train.sh: resuming from x\n") == "cp: train.sh: resuming from x"
+    assert fl.progress_line(name, '2026 | INFO | train_inner | {"epoch": 1, "loss": "7"}\n') is None
+    assert fl.progress_line(name, "INFO:fairseq_cli.preprocess: anything\n") is None
+    proc = subprocess.run([PY, "-m", "pipeline.fairseq_logs", "progress", name], input=train + "noise\n" + valid,
+                          capture_output=True, text=True, env=_env())
+    assert proc.returncode == 0 and proc.stdout.splitlines() == [
+        "cp: epoch 3 loss 6.122, 500.5 target words/s", "cp: epoch 3 valid BLEU 12.34"]

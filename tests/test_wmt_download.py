@@ -507,3 +507,14 @@ def test_sgm_alignment_checked(tmp_path):
 def test_help():
     proc = run_script("--help")
     assert proc.returncode == 0 and "--mirror" in proc.stdout and "--checksums" in proc.stdout
+
+
+def test_extra_newstest_years_go_to_prepare_corpus_by_name(tmp_path, capsys):
+    from pipeline import wmt14
+
+    args = wmt14.build_parser().parse_args(["--out", str(tmp_path), "--test-prefix", "newstest2015=/d/nt15",
+                                            "--test-prefix", "newstest2016=/d/nt16"])
+    cmd = wmt14.corpus_command(args, str(tmp_path / "input"))
+    assert cmd[-4:] == ["--test-prefix", "newstest2015=/d/nt15", "--test-prefix", "newstest2016=/d/nt16"]
+    assert wmt14.main(["--out", str(tmp_path), "--test-prefix", "/d/nt15"]) == 1
+    assert "give NAME=PREFIX" in capsys.readouterr().err

@@ -530,11 +530,18 @@ def run_bin(opts: Options, fingerprint: str) -> None:
     tmp = begin_step(opts, "bin")
     cmd = preprocess_command(opts, step_dir(opts, "spm_encoded"), tmp)
     log("  " + " ".join(cmd))
-    proc = subprocess.run(cmd)
+    # its INFO lines go to a file outside the step's temporary folder (which a failure removes),
+    # so the terminal shows progress and the error, not thousands of lines
+    output = os.path.join(opts.out, "preprocess.out")
+    log(f"  fairseq-preprocess output: {output}")
+    with open(output, "w", encoding="utf-8") as handle:
+        proc = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
+        with open(output, encoding="utf-8", errors="replace") as handle:
+            tail = "".join(handle.readlines()[-15:])
         raise CorpusError(
-            f"fairseq-preprocess failed with exit status {proc.returncode} (its output is above; "
-            f"log in {os.path.join(tmp, 'preprocess.log')})"
+            f"fairseq-preprocess failed with exit status {proc.returncode}; its output is in "
+            f"{output}, ending:\n{tail}"
         )
     for k, name in enumerate(opts.test_sets[1:], start=1):
         for lang in (opts.src, opts.tgt):

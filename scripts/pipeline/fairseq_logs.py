@@ -361,3 +361,46 @@ def parse_generate_log_lines(lines: Iterable[str], source: str = "<generate.log>
         if _FAIRSEQ_BLEU.match(line):
             fairseq_bleu = line
     return {"hypotheses": hypotheses, "speed": speed, "fairseq_bleu": fairseq_bleu}
+
+
+def progress_line(name: str, line: str):
+    """One line of progress for a fairseq-train output line, or None.
+
+    ``NAME: epoch N loss L, W target words/s`` at each epoch's end (its ``train`` record, with
+    the epoch's valid BLEU when ``--eval-bleu`` logs one), ``NAME: train.sh: ...`` for the
+    wrapper's own messages; everything else is left to the run's train.log.
+    """
+    if line.startswith("train.sh:"):
+        return f"{name}: {line.rstrip()}"
+    parsed = parse_json_record(line)
+    if parsed is None:
+        return None
+    tag, record = parsed
+    if tag == "train" and "epoch" in record:
+        return (f"{name}: epoch {record['epoch']} loss {record.get('train_loss')}, "
+                f"{record.get('train_wps')} target words/s")
+    if tag == "valid" and record.get("valid_bleu") is not None:
+        return f"{name}: epoch {record.get('epoch')} valid BLEU {record['valid_bleu']}"
+    return None
+
+
+def main(argv=None) -> int:
+    """``python -m pipeline.fairseq_logs progress NAME``: fairseq-train output on stdin ->
+    one progress line per epoch on stdout (the comparison and study scripts' view of a run)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline.fairseq_logs", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    progress = sub.add_parser("progress", help="per-epoch progress of fairseq-train output on stdin")
+    progress.add_argument("name", help="run name to prefix every line with")
+    args = parser.parse_args(argv)
+    for line in sys.stdin:
+        shown = progress_line(args.name, line)
+        if shown is not None:
+            print(shown, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -331,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spm-model-type", choices=("unigram", "bpe"), default="unigram", help="SentencePiece model type (default unigram)")
     p.add_argument("--dedup", action="store_true", help="train: drop exact duplicate pairs")
     p.add_argument("--bad-utf8", choices=("error", "drop"), default="error", help="train lines that are not UTF-8: error (default) or drop")
+    p.add_argument("--test-prefix", metavar="NAME=P", action="append", default=[],
+                   help="another test set beside newstest2014, from plain-text P.en and P.de you have "
+                        "(e.g. newstest2015=DIR/newstest2015 from `sacrebleu -t wmt15 -l en-de --echo "
+                        "src/ref`); repeat for more years; each is scored on its own by evaluate.sh")
     return p
 
 
@@ -344,10 +348,16 @@ def corpus_command(args: argparse.Namespace, input_dir: str) -> List[str]:
     ]
     if args.dedup:
         cmd.append("--dedup")
+    for extra in args.test_prefix:
+        cmd += ["--test-prefix", extra]
     return cmd
 
 
 def run(args: argparse.Namespace) -> int:
+    for extra in args.test_prefix:
+        if "=" not in extra:
+            raise Wmt14Error(f"--test-prefix {extra}: give NAME=PREFIX (newstest2014 stays the main "
+                             "test set; e.g. --test-prefix newstest2015=DIR/newstest2015)")
     data_dir = args.out
     download_dir = args.download_dir or os.path.join(data_dir, "downloads")
     os.makedirs(data_dir, exist_ok=True)

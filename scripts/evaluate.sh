@@ -7,15 +7,10 @@
 #
 # Writes EVAL_DIR/hyp.txt, generate.log, hyp.tok, ref.tok and scores.json; the
 # work is done by scripts/pipeline/evaluate.py (its docstring says how each
-# number is computed). Uses .venv/bin/python when it exists, else $PYTHON or python3.
+# number is computed). Python: scripts/lib/python.sh ($PYTHON, else .venv, else python3).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [[ -n "${PYTHON:-}" ]]; then
-    PY="$PYTHON"
-elif [[ -x "$ROOT/.venv/bin/python" ]]; then
-    PY="$ROOT/.venv/bin/python"
-else
-    PY=python3
-fi
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$REPO"
+source "$REPO/scripts/lib/python.sh"
 export PYTHONPATH="$ROOT/scripts:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 exec "$PY" -m pipeline.evaluate "$@"

@@ -6,19 +6,11 @@
 #       [--max-len 250] [--ratio 1.5] [--workers N] [--dedup] [--spm-model-type unigram|bpe] ...
 #
 # Thin wrapper: the logic (and the full --help) is in scripts/pipeline/corpus.py.
-# The Python used is $PYTHON if set, else the repository's .venv, else python3.
+# Python: scripts/lib/python.sh ($PYTHON, else the repository's .venv, else python3).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(dirname "$here")"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$REPO/scripts/lib/python.sh"
 
-if [[ -n "${PYTHON:-}" ]]; then
-    py="$PYTHON"
-elif [[ -x "$root/.venv/bin/python" ]]; then
-    py="$root/.venv/bin/python"
-else
-    py="python3"
-fi
-
-export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
-exec "$py" -m pipeline.corpus "$@"
+export PYTHONPATH="$REPO/scripts${PYTHONPATH:+:$PYTHONPATH}"
+exec "$PY" -m pipeline.corpus "$@"

@@ -8,19 +8,11 @@
 # Downloads resume and are checked against published checksums; extraction refuses unsafe
 # archive members; then scripts/prepare_corpus.sh does the rest.  Thin wrapper: the logic
 # (and the full --help) is in scripts/pipeline/wmt14.py and scripts/pipeline/download.py.
-# The Python used is $PYTHON if set, else the repository's .venv, else python3.
+# Python: scripts/lib/python.sh ($PYTHON, else the repository's .venv, else python3).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(dirname "$here")"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$REPO/scripts/lib/python.sh"
 
-if [[ -n "${PYTHON:-}" ]]; then
-    py="$PYTHON"
-elif [[ -x "$root/.venv/bin/python" ]]; then
-    py="$root/.venv/bin/python"
-else
-    py="python3"
-fi
-
-export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
-exec "$py" -m pipeline.wmt14 "$@"
+export PYTHONPATH="$REPO/scripts${PYTHONPATH:+:$PYTHONPATH}"
+exec "$PY" -m pipeline.wmt14 "$@"

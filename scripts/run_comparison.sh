@@ -56,10 +56,7 @@ for spec in "${RUNS[@]}"; do
     echo "run_comparison.sh: --run '$spec' is not NAME=ARCH [fairseq args]" >&2; exit 2; }
 done
 
-if [[ -n "${PYTHON:-}" ]]; then PY="$PYTHON"
-elif [[ -x "$REPO/.venv/bin/python" ]]; then PY="$REPO/.venv/bin/python"; export PATH="$REPO/.venv/bin:$PATH"
-else PY=python3; fi
-export PYTHON="$PY"
+source "$REPO/scripts/lib/python.sh"
 CORES="$(nproc 2>/dev/null || echo 2)"
 THREADS=$(( CORES / JOBS > 0 ? CORES / JOBS : 1 ))
 mkdir -p "$OUT"

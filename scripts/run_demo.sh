@@ -50,10 +50,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-if [[ -n "${PYTHON:-}" ]]; then PY="$PYTHON"
-elif [[ -x "$REPO/.venv/bin/python" ]]; then PY="$REPO/.venv/bin/python"; export PATH="$REPO/.venv/bin:$PATH"
-else PY=python3; fi
-export PYTHON="$PY"
+source "$REPO/scripts/lib/python.sh"
 
 [[ "$FORCE" == 1 ]] && rm -rf "$OUT"
 mkdir -p "$OUT"

@@ -58,10 +58,7 @@ done
 [[ "$PILOT" == 1 || -n "$BUDGET" ]] || { echo "run_study.sh: give --pilot or --budget-epochs E" >&2; exit 2; }
 [[ -d "$DATA/bin" ]] || { echo "run_study.sh: $DATA/bin not found: prepare the corpus first (scripts/prepare_corpus.sh)" >&2; exit 2; }
 
-if [[ -n "${PYTHON:-}" ]]; then PY="$PYTHON"
-elif [[ -x "$REPO/.venv/bin/python" ]]; then PY="$REPO/.venv/bin/python"; export PATH="$REPO/.venv/bin:$PATH"
-else PY=python3; fi
-export PYTHON="$PY"
+source "$REPO/scripts/lib/python.sh"
 CORES="$(nproc 2>/dev/null || echo 2)"
 THREADS=$(( CORES / JOBS > 0 ? CORES / JOBS : 1 ))
 

@@ -37,6 +37,7 @@ USAGE
 }
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$REPO/scripts/lib/python.sh"
 DATA="" ARCH="" RUN_DIR=""
 MAX_TOKENS=4096 UPDATE_FREQ=1 LR=0.0007 WARMUP=4000 MAX_UPDATE=100000 MAX_EPOCH=0 SEED=1
 PRECISION=fp32 CPU=0 TENSORBOARD=0
@@ -101,7 +102,7 @@ mkdir -p "$RUN_DIR/checkpoints"
 # what this run is trained on (languages, sha256 of the dictionaries and of DATA/../spm/spm.model)
 # goes to RUN_DIR/checkpoints/provenance.json; evaluation, averaging, the report and the pool
 # inspection check it against the data they are given. Resuming on other data stops here.
-PYTHONPATH="$REPO/scripts${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" -m pipeline.provenance \
+PYTHONPATH="$REPO/scripts${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m pipeline.provenance \
   record --data "$DATA" --out "$RUN_DIR/checkpoints"
 # --update-epoch-batch-itr True (below) forms the batches anew each epoch under seed + epoch.
 # Without it fairseq forms them once, under seed + the epoch it starts in, and reuses them: a
@@ -141,7 +142,7 @@ DEFAULT_RESTORE="$RUN_DIR/checkpoints/checkpoint_last.pt"
 if [[ "$RESTORE" != "$DEFAULT_RESTORE" && -f "$RESTORE" ]]; then
   # an explicit --restore-file must load as it is (checkpoint_loading.py alone: torch only,
   # no fairseq import, the check takes seconds)
-  PYTHONPATH="$REPO/fairseq_plugins${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" - "$RESTORE" <<'PY'
+  PYTHONPATH="$REPO/fairseq_plugins${PYTHONPATH:+:$PYTHONPATH}" "$PY" - "$RESTORE" <<'PY'
 import sys
 from checkpoint_loading import CheckpointError, load_checkpoint
 try:
@@ -154,7 +155,7 @@ elif [[ "$RESTORE" == "$DEFAULT_RESTORE" && -f "$RESTORE" ]]; then
   # checkpoint_last.pt, or, if it is damaged (fairseq copies it in place: a kill during the
   # copy truncates it), the newest intact checkpoint; damaged files are renamed *.damaged
   # (kept for inspection, out of the way of resuming and averaging)
-  CHOSEN="$(PYTHONPATH="$REPO/fairseq_plugins${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" - "$RUN_DIR/checkpoints" <<'PY'
+  CHOSEN="$(PYTHONPATH="$REPO/fairseq_plugins${PYTHONPATH:+:$PYTHONPATH}" "$PY" - "$RUN_DIR/checkpoints" <<'PY'
 import os, sys
 from checkpoint_loading import CheckpointRefusedError, newest_intact_checkpoint
 try:

@@ -88,3 +88,24 @@ def test_hydra_train_with_project_config(data_bin, repo_root):
                "--required-batch-size-multiple", "1"],
               cwd=data_bin)
     assert sum(l.startswith("H-") for l in out.splitlines()) == 12
+
+
+def test_every_shell_recipe_finds_fairseq_beside_its_python_without_an_activated_venv(tmp_path):
+    """scripts/lib/python.sh: with the venv's bin/ off PATH (no `source .venv/bin/activate`),
+    the recipes still find fairseq-train; each recipe sources it, none picks its own Python."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "HOME": str(tmp_path)}
+    proc = subprocess.run(["bash", "-c", f'REPO="{repo}"; source "{repo}/scripts/lib/python.sh"; '
+                           'command -v fairseq-train; echo "$PYTHON"'],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    found, python = proc.stdout.split()
+    assert Path(found).parent == Path(sys.executable).parent and python == sys.executable
+    for script in sorted((repo / "scripts").glob("*.sh")):
+        text = script.read_text(encoding="utf-8")
+        assert 'source "$REPO/scripts/lib/python.sh"' in text, script.name
+        assert ".venv/bin/python" not in text, f"{script.name} picks its own interpreter"

@@ -2,7 +2,7 @@
 """Write the synthetic English->German demo corpus: DIR/{train,valid,test}.{en,de}.
 
     python scripts/make_synthetic_corpus.py --out DIR [--train 20000] [--valid 500]
-        [--test 500] [--seed 1] [--src en --tgt de] [--tokenized]
+        [--test 500] [--seed 1] [--tokenized]
 
 One sentence per line, UTF-8, the .en and .de files of a split aligned line by line. No
 sentence occurs twice anywhere, so valid and test are disjoint from train. The same seed and
@@ -62,8 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid", type=_count("valid", 1), default=500, help="valid pairs")
     p.add_argument("--test", type=_count("test", 1), default=500, help="test pairs")
     p.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
-    p.add_argument("--src", default="en", help="source language: en (default) or de")
-    p.add_argument("--tgt", default="de", help="target language: de (default) or en")
     p.add_argument("--tokenized", action="store_true",
                    help="separate punctuation by spaces (default: natural text)")
     return p
@@ -72,9 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if {args.src, args.tgt} != set(LANGS) or args.src == args.tgt:
-        parser.error(f"the synthetic corpus is English-German only: --src/--tgt must be "
-                     f"en and de (either order), got --src {args.src} --tgt {args.tgt}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"--out {args.out} exists and is not a directory")
     return args
@@ -123,8 +118,8 @@ def write_corpus(out_dir: str, corpus: dict, tokenized: bool = False) -> list[st
 
 
 def summary(corpus: dict, args: argparse.Namespace, seconds: float) -> str:
-    src, tgt = args.src, args.tgt
-    lines = [f"synthetic {src}->{tgt} corpus in {args.out} (seed {args.seed}, "
+    src, tgt = LANGS
+    lines = [f"synthetic {src}-{tgt} corpus in {args.out} (seed {args.seed}, "
              f"{seconds:.1f} s)"]
     for split in SPLITS:
         st = synthetic.corpus_stats(corpus[split])

@@ -165,6 +165,7 @@ def data_parallel_gradients(tmp_path_factory):
     return setup, results
 
 
+@pytest.mark.fairseq_behaviour
 def test_fairseq_c10d_refuses_cpu_modules(data_parallel_gradients):
     """Pins why the CLI test uses legacy_ddp: if fairseq ever accepts CPU modules with
     --ddp-backend c10d, switch test_fairseq_train_two_processes to it."""

@@ -236,8 +236,6 @@ def test_scores_record_checkpoint_speed_and_decoding(pipeline):
 
 @slow
 def test_checkpoint_info_of_plain_and_averaged_checkpoints(pipeline, tmp_path):
-    import torch
-
     from fairseq_plugins.checkpoint_loading import load_checkpoint
 
     ckpts = pipeline["runs"]["baseline"] / "checkpoints"
@@ -245,10 +243,12 @@ def test_checkpoint_info_of_plain_and_averaged_checkpoints(pipeline, tmp_path):
     first = ev.checkpoint_info(ckpts / "checkpoint1.pt")
     assert (first["epoch"], first["num_updates"], first["mid_epoch"]) == (1, train["epochs"][0]["num_updates"], False)
     assert first["arch"] == "transformer_tiny"
-    # an averaging script keeps one input's fields and lists its inputs: the newest input counts
-    state = load_checkpoint(str(ckpts / "checkpoint1.pt"))
-    state["extra_state"]["averaged_checkpoints"] = [str(ckpts / "checkpoint1.pt"), str(ckpts / "checkpoint2.pt")]
-    torch.save(state, tmp_path / "avg.pt")
+    # the averager keeps one input's fields and lists its inputs: the newest input counts
+    import average_checkpoints as avg
+
+    inputs = [str(ckpts / "checkpoint1.pt"), str(ckpts / "checkpoint2.pt")]
+    avg.save_atomically(avg.average_checkpoints(inputs, log=lambda *_: None), str(tmp_path / "avg.pt"))
+    assert load_checkpoint(str(tmp_path / "avg.pt"))["extra_state"]["averaged_checkpoints"] == inputs
     info = ev.checkpoint_info(tmp_path / "avg.pt")
     assert (info["epoch"], info["num_updates"]) == (2, train["num_updates"])
     assert [m["epoch"] for m in info["averaged_checkpoints"]] == [1, 2]

@@ -221,6 +221,7 @@ def test_kill_while_writing_a_checkpoint(workdir):
     assert num_updates(ckpt / "checkpoint_2_16.pt") == 16  # rewritten by the resumed run
 
 
+@pytest.mark.fairseq_behaviour
 def test_fairseq_forms_batches_in_the_epoch_the_iterator_is_made(workdir):
     """Why train.sh passes --update-epoch-batch-itr True. fairseq groups sentences into
     batches under numpy seed + the epoch the iterator is made in, and by default keeps that

@@ -510,9 +510,8 @@ def run_encode(opts: Options, fingerprint: str) -> None:
 
 
 def preprocess_command(opts: Options, enc: str, dest: str) -> List[str]:
-    override = os.environ.get("FAIRSEQ_PREPROCESS")
-    base = override.split() if override else [sys.executable, "-m", "fairseq_cli.preprocess"]
-    return base + [
+    return [
+        sys.executable, "-m", "fairseq_cli.preprocess",
         "--source-lang", opts.src,
         "--target-lang", opts.tgt,
         "--trainpref", os.path.join(enc, "train"),

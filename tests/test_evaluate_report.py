@@ -1,7 +1,7 @@
 """scripts/evaluate.sh and scripts/compare_runs.py, end to end on a tiny corpus, plus unit tests.
 
-The session fixture builds a synthetic EN->DE corpus in the contract's layout
-(raw/, spm/spm.model, bin/), trains transformer_tiny and
+The session fixture prepares a synthetic EN->DE corpus with scripts/prepare_corpus.sh's code
+(raw/, spm/spm.model, bin/; test set 'test' and a second one, 'year2'), trains transformer_tiny and
 contextpool_transformer_tiny for 2 epochs, evaluates them with
 scripts/evaluate.sh and compares them with scripts/compare_runs.py. The test
 set has 21 lines, not a multiple of 8, so a dropped last batch would show.
@@ -75,40 +75,19 @@ def _wait_all(procs):
 
 
 def _make_corpus(data: Path):
+    """The corpus through scripts/prepare_corpus.sh's code, with a second test set 'year2'."""
+    from pipeline import corpus
+
     rng = random.Random(7)
-    (data / "raw").mkdir(parents=True)
-    (data / "spm").mkdir()
-    (data / "tok").mkdir()
+    source = data.parent / "input"
+    source.mkdir(parents=True)
     for split, n in (("train", 160), ("valid", 16), ("test", N_TEST), ("year2", N_YEAR2)):
         pairs = _sentences(n, rng)
-        (data / "raw" / f"{split}.en").write_text("".join(e + "\n" for e, _ in pairs), encoding="utf-8")
-        (data / "raw" / f"{split}.de").write_text("".join(d + "\n" for _, d in pairs), encoding="utf-8")
-    spm.SentencePieceTrainer.train(
-        input=f"{data}/raw/train.en,{data}/raw/train.de", model_prefix=str(data / "spm" / "spm"),
-        vocab_size=90, character_coverage=1.0, hard_vocab_limit=False, bos_id=-1, eos_id=-1,
-        pad_id=-1, unk_id=0, num_threads=1, minloglevel=2,
-    )
-    processor = spm.SentencePieceProcessor(model_file=str(data / "spm" / "spm.model"))
-    for split in ("train", "valid", "test", "year2"):
-        for lang in ("en", "de"):
-            lines = ev.read_lines(data / "raw" / f"{split}.{lang}")
-            (data / "tok" / f"{split}.{lang}").write_text(
-                "".join(" ".join(processor.encode(line, out_type=str)) + "\n" for line in lines),
-                encoding="utf-8",
-            )
-    # fairseq-preprocess in this process: the tests import fairseq anyway, which is most of its cost
-    from fairseq import options
-    from fairseq_cli import preprocess
-
-    preprocess.main(options.get_preprocessing_parser().parse_args([
-        "--source-lang", "en", "--target-lang", "de",
-        "--trainpref", str(data / "tok" / "train"), "--validpref", str(data / "tok" / "valid"),
-        "--testpref", f"{data / 'tok' / 'test'},{data / 'tok' / 'year2'}", "--destdir", str(data / "bin"),
-        "--joined-dictionary", "--workers", "1",
-    ]))
-    # a second test set, named as prepare_corpus.sh --test-prefix year2=P names it
-    for path in (data / "bin").glob("test1.*"):
-        path.rename(path.with_name("year2" + path.name[len("test1"):]))
+        (source / f"{split}.en").write_text("".join(e + "\n" for e, _ in pairs), encoding="utf-8")
+        (source / f"{split}.de").write_text("".join(d + "\n" for _, d in pairs), encoding="utf-8")
+    assert corpus.main(["--input", str(source), "--src", "en", "--tgt", "de", "--out", str(data),
+                        "--test-prefix", f"year2={source / 'year2'}", "--vocab-size", "90",
+                        "--max-len", "0", "--ratio", "0", "--workers", "1"]) == 0
 
 
 @pytest.fixture(scope="session")

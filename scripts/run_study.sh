@@ -67,7 +67,8 @@ SIZE=(--encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 --decoder-em
       --encoder-ffn-embed-dim 1024 --decoder-ffn-embed-dim 1024
       --encoder-attention-heads 4 --decoder-attention-heads 4 --dropout 0.1)
 EVAL=(--eval-bleu --eval-bleu-args '{"beam": 4, "lenpen": 0.6}' --eval-bleu-remove-bpe sentencepiece
-      --best-checkpoint-metric bleu --maximize-best-checkpoint-metric)
+      --best-checkpoint-metric bleu --maximize-best-checkpoint-metric
+      --num-workers 0)  # no loader processes: fairseq keeps one per epoch alive (2-4 GB each here)
 
 # config_args NAME: "ARCH [fairseq args]" of a configuration
 config_args() {

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import re
@@ -70,7 +69,7 @@ if str(ROOT) not in sys.path:  # so that fairseq_plugins imports when run from a
     sys.path.insert(0, str(ROOT))
 
 from pipeline.fairseq_logs import LogParseError, parse_generate_log  # noqa: E402
-from pipeline.provenance import ProvenanceError  # noqa: E402
+from pipeline.provenance import ProvenanceError, sha256_of  # noqa: E402
 from pipeline.provenance import check as check_provenance_of  # noqa: E402
 
 __all__ = [
@@ -114,14 +113,6 @@ def write_lines(path, lines) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         for line in lines:
             handle.write(line.replace("\r", " ").replace("\n", " ") + "\n")
-
-
-def sha256_of(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- metrics
@@ -284,6 +275,21 @@ def _progress_fields(state: dict) -> dict:
     }
 
 
+def model_option(state: dict, *names):
+    """The first of ``names`` set in a checkpoint's model config (cfg.model, an omegaconf node or
+    a dict), else in its legacy ``args`` Namespace; None when none is."""
+    cfg = state.get("cfg")
+    model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
+    for source in (model_cfg, state.get("args")):
+        if source is None:
+            continue
+        for name in names:
+            value = source.get(name) if isinstance(source, dict) else getattr(source, name, None)
+            if value:
+                return value
+    return None
+
+
 def checkpoint_info(path) -> dict:
     """Path, epoch, num_updates and arch of a fairseq checkpoint (weights-only load).
 
@@ -304,15 +310,7 @@ def checkpoint_info(path) -> dict:
     except CheckpointError as err:
         raise EvaluationError(str(err)) from err
     extra = state.get("extra_state") or {}
-    arch = None
-    cfg = state.get("cfg")
-    model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
-    if model_cfg is not None:
-        arch = getattr(model_cfg, "arch", None) or getattr(model_cfg, "_name", None)
-        if arch is None and isinstance(model_cfg, dict):
-            arch = model_cfg.get("arch") or model_cfg.get("_name")
-    if arch is None and state.get("args") is not None:
-        arch = getattr(state["args"], "arch", None)
+    arch = model_option(state, "arch", "_name")
     progress = _progress_fields(state)
     info = {
         "path": str(Path(path).resolve()),
@@ -534,13 +532,7 @@ def check_source_lengths(paths, state) -> None:
     """
     from fairseq.data import data_utils
 
-    cfg = state.get("cfg") or {}
-    model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
-    limit = getattr(model_cfg, "max_source_positions", None)
-    if limit is None and isinstance(model_cfg, dict):
-        limit = model_cfg.get("max_source_positions")
-    if limit is None and state.get("args") is not None:
-        limit = getattr(state["args"], "max_source_positions", None)
+    limit = model_option(state, "max_source_positions")
     if not limit:
         return
     prefix = f"{paths['split_prefix']}.{paths['src']}"

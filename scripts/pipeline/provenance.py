@@ -33,7 +33,7 @@ class ProvenanceError(Exception):
     """A checkpoint and the data it is paired with do not belong together."""
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -66,10 +66,10 @@ def fingerprint(bin_dir, src, tgt, spm_model=None) -> dict:
         path = bin_dir / f"dict.{lang}.txt"
         if not path.is_file():
             raise ProvenanceError(f"{path}: missing (is {bin_dir} fairseq-preprocess output for {src}-{tgt}?)")
-        result[f"{side}_dict_sha256"] = _sha256(path)
+        result[f"{side}_dict_sha256"] = sha256_of(path)
         with open(path, "rb") as handle:
             result[f"{side}_dict_size"] = SPECIAL_SYMBOLS + sum(1 for _ in handle)
-    result["spm_model_sha256"] = _sha256(Path(spm_model)) if spm_model else None
+    result["spm_model_sha256"] = sha256_of(spm_model) if spm_model else None
     return result
 
 

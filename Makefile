@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 #   make install TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
-REQS := requirements/build.txt requirements/runtime.txt requirements/test.txt requirements/constraints.txt
+REQS := pyproject.toml requirements/build.txt requirements/constraints.txt
 
 .PHONY: install test demo bench clean-venv
 
@@ -20,9 +20,8 @@ $(STAMP): $(REQS)
 	$(PY) -m pip install -q --disable-pip-version-check pip==24.3.1
 	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -r requirements/build.txt -c requirements/constraints.txt
-	$(PY) -m pip install -q --no-build-isolation -c requirements/constraints.txt \
-		-r requirements/runtime.txt -r requirements/test.txt
-	$(PY) -c "import fairseq, torch, sacrebleu, sentencepiece; print('fairseq', fairseq.__version__, 'torch', torch.__version__)"
+	$(PY) -m pip install -q --no-build-isolation -c requirements/constraints.txt -e ".[test]"
+	$(PY) -c "import fairseq, torch, contextpool_mt, fairseq_plugins; print('fairseq', fairseq.__version__, 'torch', torch.__version__)"
 	touch $(STAMP)
 
 test: $(STAMP)

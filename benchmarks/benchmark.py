@@ -44,8 +44,6 @@ import types
 from typing import Callable, Dict, List
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
 logging.getLogger("fairseq").setLevel(logging.WARNING)  # quiet imports
 
 import torch  # noqa: E402

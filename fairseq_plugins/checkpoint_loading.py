@@ -5,7 +5,7 @@ refuses the ``argparse.Namespace`` that fairseq stores under ``"args"``. Rather
 than turning the safe loader off, importing this module (which ``--user-dir
 fairseq_plugins`` does before any checkpoint is read) allowlists that one
 class: fairseq-train's resume, fairseq-generate, fairseq-interactive and
-scripts/average_checkpoints.py then all load checkpoints weights-only.
+cpmt-average then all load checkpoints weights-only.
 A Namespace is rebuilt by setting attributes, so allowing it runs no code.
 """
 

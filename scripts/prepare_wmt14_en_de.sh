@@ -6,13 +6,12 @@
 #       [--checksums FILE] [--vocab-size 32000] [--workers N] [--download-only] ...
 #
 # Downloads resume and are checked against published checksums; extraction refuses unsafe
-# archive members; then scripts/prepare_corpus.sh does the rest.  Thin wrapper: the logic
-# (and the full --help) is in scripts/pipeline/wmt14.py and scripts/pipeline/download.py.
+# archive members; then cpmt-prepare-corpus does the rest.  Thin wrapper: the logic
+# (and the full --help) is cpmt-prepare-wmt14: contextpool_mt/wmt14.py and download.py.
 # Python: scripts/lib/python.sh ($PYTHON, else the repository's .venv, else python3).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO/scripts/lib/python.sh"
 
-export PYTHONPATH="$REPO/scripts${PYTHONPATH:+:$PYTHONPATH}"
-exec "$PY" -m pipeline.wmt14 "$@"
+exec cpmt-prepare-wmt14 "$@"

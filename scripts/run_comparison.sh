@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train several models on one prepared corpus with the same recipe, average their last
-# checkpoints, score them and write the comparison report: train.sh -> average_checkpoints.py
-# -> evaluate.sh -> compare_runs.py. Re-running skips finished trainings and scores.
+# checkpoints, score them and write the comparison report: train.sh -> cpmt-average
+# -> cpmt-evaluate -> cpmt-compare. Re-running skips finished trainings and scores.
 set -euo pipefail
 
 usage() {
@@ -9,7 +9,7 @@ usage() {
 Usage: scripts/run_comparison.sh --data DATA_DIR --out DIR --epochs N \
          --run NAME=ARCH[ FAIRSEQ_ARGS] [--run ...] [options] [-- TRAIN_SH_ARGS [-- FAIRSEQ_ARGS]]
 
-  --data DIR      prepared corpus (scripts/prepare_corpus.sh output: raw/, spm/, bin/)
+  --data DIR      prepared corpus (cpmt-prepare-corpus output: raw/, spm/, bin/)
   --out DIR       runs go to DIR/NAME, the report to DIR/report
   --epochs N      epochs per model (every run gets the same budget)
   --run SPEC      "NAME=ARCH" plus fairseq-train arguments of this run only, e.g.
@@ -49,7 +49,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ -n "$DATA" && -n "$OUT" && -n "$EPOCHS" && ${#RUNS[@]} -gt 0 ]] || { usage >&2; exit 2; }
-[[ -d "$DATA/bin" ]] || { echo "run_comparison.sh: $DATA/bin not found: prepare the corpus first (scripts/prepare_corpus.sh)" >&2; exit 2; }
+[[ -d "$DATA/bin" ]] || { echo "run_comparison.sh: $DATA/bin not found: prepare the corpus first (cpmt-prepare-corpus)" >&2; exit 2; }
 (( AVG >= 1 && AVG <= EPOCHS )) || { echo "run_comparison.sh: --avg $AVG must be in 1..--epochs $EPOCHS" >&2; exit 2; }
 for spec in "${RUNS[@]}"; do
   [[ "$spec" =~ ^[A-Za-z0-9_.-]+=[A-Za-z0-9_]+( |$) ]] || {
@@ -77,7 +77,7 @@ train_one() {
   bash "$REPO/scripts/train.sh" --data "$DATA/bin" --arch "$arch" --run-dir "$run" \
     --max-epoch "$EPOCHS" --seed "$SEED" "${TRAIN_ARGS[@]}" -- \
     --keep-last-epochs "$AVG" "${FAIRSEQ_ARGS[@]}" "${own[@]}" \
-    | PYTHONPATH="$REPO/scripts${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m pipeline.fairseq_logs progress "$name" || {
+    | "$PY" -m contextpool_mt.fairseq_logs progress "$name" || {
       tail -n 15 "$run/train.log" >&2
       echo "run_comparison.sh: training $name failed; the full log is $run/train.log" >&2
       return 1; }
@@ -103,7 +103,7 @@ for spec in "${RUNS[@]}"; do
   name="${spec%%=*}" ckpts="$OUT/${spec%%=*}/checkpoints"
   REPORT_RUNS+=(--run "$name=$OUT/$name")
   if [[ ! -f "$ckpts/average.pt" || "$ckpts/checkpoint$EPOCHS.pt" -nt "$ckpts/average.pt" ]]; then
-    "$PY" "$REPO/scripts/average_checkpoints.py" --inputs "$ckpts" \
+    cpmt-average --inputs "$ckpts" \
       --num-epoch-checkpoints "$AVG" --output "$ckpts/average.pt"
   fi
   for eval in avg last; do
@@ -114,7 +114,7 @@ for spec in "${RUNS[@]}"; do
       continue
     fi
     mkdir -p "$dir"
-    OMP_NUM_THREADS="$CORES" bash "$REPO/scripts/evaluate.sh" --data "$DATA" --checkpoint "$ckpt" \
+    OMP_NUM_THREADS="$CORES" cpmt-evaluate --data "$DATA" --checkpoint "$ckpt" \
       --out "$dir" --cpu --src "$SRC" --tgt "$TGT" > "$dir/evaluate.out" 2>&1 || {
       tail -n 15 "$dir/evaluate.out" >&2
       echo "run_comparison.sh: scoring $ckpt failed (full output: $dir/evaluate.out)" >&2; exit 1; }
@@ -123,4 +123,4 @@ for spec in "${RUNS[@]}"; do
 done
 
 printf '\n== [%s] comparison report\n' "$(date +%H:%M:%S)"
-"$PY" "$REPO/scripts/compare_runs.py" --data "$DATA" --out "$OUT/report" --eval avg "${REPORT_RUNS[@]}"
+cpmt-compare --data "$DATA" --out "$OUT/report" --eval avg "${REPORT_RUNS[@]}"

@@ -62,13 +62,13 @@ printf '== [%s] synthetic EN->DE corpus (%s train pairs) -> %s\n' "$(date +%H:%M
 if [[ -f "$INPUT/.done" ]]; then
   echo "already there"
 else
-  "$PY" "$REPO/scripts/make_synthetic_corpus.py" --out "$INPUT" \
+  cpmt-make-demo-corpus --out "$INPUT" \
     --train "$TRAIN_PAIRS" --valid "$TEST_PAIRS" --test "$TEST_PAIRS"
   touch "$INPUT/.done"
 fi
 
 printf '\n== [%s] prepare: clean, SentencePiece (%s pieces), binarize -> %s\n' "$(date +%H:%M:%S)" "$VOCAB" "$DATA"
-bash "$REPO/scripts/prepare_corpus.sh" --input "$INPUT" --src en --tgt de --out "$DATA" \
+cpmt-prepare-corpus --input "$INPUT" --src en --tgt de --out "$DATA" \
   --vocab-size "$VOCAB" --workers "$(nproc 2>/dev/null || echo 2)"
 echo
 

@@ -12,7 +12,7 @@ Usage: scripts/run_study.sh --data DATA_DIR --runs DIR --artefacts DIR (--pilot 
          [--seeds "1 2 3"] [--configs "baseline contextpool contextpool_enc2 baseline_enc2"]
          [--avg N] [--jobs J] [--precision fp32|bf16]
 
-  --data DIR           prepared corpus (scripts/prepare_corpus.sh output: raw/, spm/, bin/)
+  --data DIR           prepared corpus (cpmt-prepare-corpus output: raw/, spm/, bin/)
   --runs DIR           run folders with checkpoints (keep outside the repository)
   --artefacts DIR      exported artefacts, e.g. docs/results/study (commit these)
   --pilot              train baseline_s1 until its valid BLEU stops improving (patience 6, at
@@ -56,7 +56,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$DATA" && -n "$RUNS" && -n "$ARTEFACTS" ]] || { usage >&2; exit 2; }
 [[ "$PILOT" == 1 || -n "$BUDGET" ]] || { echo "run_study.sh: give --pilot or --budget-epochs E" >&2; exit 2; }
-[[ -d "$DATA/bin" ]] || { echo "run_study.sh: $DATA/bin not found: prepare the corpus first (scripts/prepare_corpus.sh)" >&2; exit 2; }
+[[ -d "$DATA/bin" ]] || { echo "run_study.sh: $DATA/bin not found: prepare the corpus first (cpmt-prepare-corpus)" >&2; exit 2; }
 
 source "$REPO/scripts/lib/python.sh"
 CORES="$(nproc 2>/dev/null || echo 2)"
@@ -114,17 +114,17 @@ one() {
   train "$name" "$seed" "$BUDGET" || return 1
   [[ -f "$run/checkpoints/checkpoint$BUDGET.pt" ]] || {
     echo "run_study.sh: $name stopped before epoch $BUDGET (early stop?): see $run/train.log" >&2; return 1; }
-  "$PY" "$REPO/scripts/average_checkpoints.py" --inputs "$run/checkpoints" \
+  cpmt-average --inputs "$run/checkpoints" \
     --num-epoch-checkpoints "$AVG" --checkpoint-upper-bound "$BUDGET" \
     --output "$run/checkpoints/average.pt" > "$run/average.out" 2>&1 || {
     cat "$run/average.out" >&2; return 1; }
-  OMP_NUM_THREADS="$THREADS" bash "$REPO/scripts/evaluate.sh" --data "$DATA" --cpu \
+  OMP_NUM_THREADS="$THREADS" cpmt-evaluate --data "$DATA" --cpu \
     --checkpoint "$run/checkpoints/average.pt" --out "$run/eval/avg" > "$run/evaluate.out" 2>&1 || {
     tail -n 15 "$run/evaluate.out" >&2; echo "run_study.sh: scoring $name failed" >&2; return 1; }
-  OMP_NUM_THREADS="$THREADS" "$PY" "$REPO/scripts/study.py" cost \
+  OMP_NUM_THREADS="$THREADS" cpmt-study cost \
     --checkpoint "$run/checkpoints/average.pt" --data "$DATA" --out "$run/cost.json" > "$run/cost.out" 2>&1 || {
     tail -n 15 "$run/cost.out" >&2; return 1; }
-  "$PY" "$REPO/scripts/study.py" export --run-dir "$run" --out "$ARTEFACTS/$name"
+  cpmt-study export --run-dir "$run" --out "$ARTEFACTS/$name"
   grep -h "^BLEU" "$run/evaluate.out" | sed "s/^/$name: /"
 }
 
@@ -132,7 +132,7 @@ mkdir -p "$RUNS" "$ARTEFACTS"
 if [[ "$PILOT" == 1 ]]; then
   echo "[$(date +%H:%M:%S)] pilot: baseline_s1 until valid BLEU stops improving (log: $RUNS/baseline_s1/train.log)"
   train baseline_s1 1 40 --patience 6
-  "$PY" "$REPO/scripts/study.py" curve --run-dir "$RUNS/baseline_s1"
+  cpmt-study curve --run-dir "$RUNS/baseline_s1"
   exit 0
 fi
 
@@ -150,5 +150,5 @@ for seed in $SEEDS; do
 done
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 (( failed == 0 )) || { echo "run_study.sh: a run failed (see above)" >&2; exit 1; }
-"$PY" "$REPO/scripts/study.py" report --artefacts "$ARTEFACTS" --data "$DATA" \
+cpmt-study report --artefacts "$ARTEFACTS" --data "$DATA" \
   --out "$ARTEFACTS/report" --budget-epochs "$BUDGET"

@@ -64,7 +64,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$DATA" && -n "$ARCH" && -n "$RUN_DIR" ]] || { usage >&2; exit 2; }
 if ! compgen -G "$DATA/dict.*.txt" > /dev/null; then
-  echo "train.sh: $DATA has no dict.*.txt: is it fairseq-preprocess output? (scripts/prepare_corpus.sh makes it)" >&2
+  echo "train.sh: $DATA has no dict.*.txt: is it fairseq-preprocess output? (cpmt-prepare-corpus makes it)" >&2
   exit 2
 fi
 
@@ -102,8 +102,7 @@ mkdir -p "$RUN_DIR/checkpoints"
 # what this run is trained on (languages, sha256 of the dictionaries and of DATA/../spm/spm.model)
 # goes to RUN_DIR/checkpoints/provenance.json; evaluation, averaging, the report and the pool
 # inspection check it against the data they are given. Resuming on other data stops here.
-PYTHONPATH="$REPO/scripts${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m pipeline.provenance \
-  record --data "$DATA" --out "$RUN_DIR/checkpoints"
+"$PY" -m contextpool_mt.provenance record --data "$DATA" --out "$RUN_DIR/checkpoints"
 # --update-epoch-batch-itr True (below) forms the batches anew each epoch under seed + epoch.
 # Without it fairseq forms them once, under seed + the epoch it starts in, and reuses them: a
 # run resumed in epoch E >= 2 would form them under seed + E and skip other sentences than
@@ -140,37 +139,11 @@ if [[ "$RESTORE" != "$RUN_DIR/checkpoints/checkpoint_last.pt" && ! -f "$RESTORE"
 fi
 DEFAULT_RESTORE="$RUN_DIR/checkpoints/checkpoint_last.pt"
 if [[ "$RESTORE" != "$DEFAULT_RESTORE" && -f "$RESTORE" ]]; then
-  # an explicit --restore-file must load as it is (checkpoint_loading.py alone: torch only,
-  # no fairseq import, the check takes seconds)
-  PYTHONPATH="$REPO/fairseq_plugins${PYTHONPATH:+:$PYTHONPATH}" "$PY" - "$RESTORE" <<'PY'
-import sys
-from checkpoint_loading import CheckpointError, load_checkpoint
-try:
-    load_checkpoint(sys.argv[1])
-except CheckpointError as err:
-    sys.exit(f"train.sh: cannot resume: {err}")
-PY
+  "$PY" -m contextpool_mt.resume check "$RESTORE" || exit 1
   echo "train.sh: resuming from $RESTORE"
 elif [[ "$RESTORE" == "$DEFAULT_RESTORE" && -f "$RESTORE" ]]; then
-  # checkpoint_last.pt, or, if it is damaged (fairseq copies it in place: a kill during the
-  # copy truncates it), the newest intact checkpoint; damaged files are renamed *.damaged
-  # (kept for inspection, out of the way of resuming and averaging)
-  CHOSEN="$(PYTHONPATH="$REPO/fairseq_plugins${PYTHONPATH:+:$PYTHONPATH}" "$PY" - "$RUN_DIR/checkpoints" <<'PY'
-import os, sys
-from checkpoint_loading import CheckpointRefusedError, newest_intact_checkpoint
-try:
-    chosen, damaged = newest_intact_checkpoint(sys.argv[1])
-except CheckpointRefusedError as err:
-    sys.exit(f"train.sh: cannot resume: {err}")
-for path, error in damaged:
-    os.replace(path, path + ".damaged")
-    print(f"train.sh: damaged checkpoint, kept as {path}.damaged: {error}", file=sys.stderr)
-if chosen is None:
-    sys.exit(f"train.sh: cannot resume: no checkpoint in {sys.argv[1]} loads (see above); "
-             "move the run directory away to train from scratch")
-print(chosen)
-PY
-)"
+  # checkpoint_last.pt, or the newest intact one if it is damaged (contextpool_mt/resume.py)
+  CHOSEN="$("$PY" -m contextpool_mt.resume choose "$RUN_DIR/checkpoints")" || exit 1
   if [[ "$CHOSEN" != "$DEFAULT_RESTORE" ]]; then
     CMD+=(--restore-file "$CHOSEN")
   fi

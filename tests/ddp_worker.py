@@ -19,10 +19,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [TESTS, os.path.dirname(TESTS)]  # helpers, fairseq_plugins
-
-from helpers import build_model, make_dictionary  # noqa: E402
+from helpers import build_model, make_dictionary  # tests/, first on sys.path as the script's folder
 
 
 def shard(batch, rank, world_size):

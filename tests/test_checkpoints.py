@@ -17,7 +17,7 @@ import types
 import pytest
 import torch
 
-import average_checkpoints
+from contextpool_mt import average as average_checkpoints
 import fairseq_plugins  # noqa: F401  (allowlists argparse.Namespace for torch.load)
 from fairseq_plugins.checkpoint_loading import CheckpointError, load_checkpoint
 
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.slow
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER_DIR = os.path.join(REPO_ROOT, "fairseq_plugins")
-SCRIPT = os.path.join(REPO_ROOT, "scripts", "average_checkpoints.py")
 BIN = os.path.dirname(sys.executable)
+SCRIPT = os.path.join(BIN, "cpmt-average")
 NUM_TEST = 10
 TRAIN_ARGS = [
     "--user-dir", USER_DIR, "--cpu", "--max-tokens", "500", "--share-all-embeddings",
@@ -110,7 +110,7 @@ def run_dir(tmp_path_factory):
                            "--batch-size", "16", "--num-workers", "0",
                            "--required-batch-size-multiple", "1", "--max-len-b", "20"], cwd=root),
         "truncated": subprocess.Popen(
-            [sys.executable, SCRIPT, "--inputs", str(cp / "checkpoint3.pt"),
+            [SCRIPT, "--inputs", str(cp / "checkpoint3.pt"),
              str(root / "truncated" / "checkpoint_broken.pt"),
              "--output", str(root / "truncated" / "avg.pt")],
             cwd=root, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
@@ -180,8 +180,15 @@ def test_average_last_two_epoch_checkpoints_is_the_mean(run_dir, capsys):
     assert avg["cfg"]["model"].arch == "contextpool_transformer_tiny"
     assert "last_optimizer_state" not in avg
     assert avg["extra_state"]["averaged_dropped"] == ["last_optimizer_state"]
-    assert [os.path.basename(p) for p in avg["extra_state"]["averaged_checkpoints"]] == [
-        "checkpoint3.pt", "checkpoint2.pt"]
+    # every input is recorded with its own progress, read from the input itself
+    members = avg["extra_state"]["averaged_checkpoints"]
+    assert [os.path.basename(m["path"]) for m in members] == ["checkpoint3.pt", "checkpoint2.pt"]
+    for member in members:
+        state = load_checkpoint(member["path"])
+        assert member["num_updates"] == state["optimizer_history"][-1]["num_updates"] > 0
+        assert member["epoch"] == state["extra_state"]["train_iterator"]["epoch"] - 1
+        assert member["mid_epoch"] is False
+    assert members[0]["num_updates"] > members[1]["num_updates"]
     assert os.path.getsize(out) < os.path.getsize(cp / "checkpoint3.pt")
     # tied embeddings stay one tensor
     m = avg["model"]

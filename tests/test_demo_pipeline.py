@@ -1,7 +1,7 @@
 """The main command, end to end: scripts/run_demo.sh on a tiny synthetic corpus.
 
-corpus -> prepare_corpus.sh -> run_comparison.sh (train.sh x 3 -> average_checkpoints.py ->
-evaluate.sh -> compare_runs.py). Every artefact is checked, and the report's numbers are
+corpus -> cpmt-prepare-corpus -> run_comparison.sh (train.sh x 3 -> cpmt-average ->
+cpmt-evaluate -> cpmt-compare). Every artefact is checked, and the report's numbers are
 recomputed from the files it names. A second run must redo nothing.
 """
 

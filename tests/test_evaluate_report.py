@@ -1,9 +1,9 @@
-"""scripts/evaluate.sh and scripts/compare_runs.py, end to end on a tiny corpus, plus unit tests.
+"""cpmt-evaluate and cpmt-compare, end to end on a tiny corpus, plus unit tests.
 
-The session fixture prepares a synthetic EN->DE corpus with scripts/prepare_corpus.sh's code
+The session fixture prepares a synthetic EN->DE corpus with cpmt-prepare-corpus's code
 (raw/, spm/spm.model, bin/; test set 'test' and a second one, 'year2'), trains transformer_tiny and
 contextpool_transformer_tiny for 2 epochs, evaluates them with
-scripts/evaluate.sh and compares them with scripts/compare_runs.py. The test
+cpmt-evaluate and compares them with cpmt-compare. The test
 set has 21 lines, not a multiple of 8, so a dropped last batch would show.
 """
 
@@ -20,12 +20,16 @@ import sacrebleu
 import sentencepiece as spm
 from sacrebleu.metrics import BLEU
 
-from pipeline import evaluate as ev
-from pipeline import fairseq_logs as fl
-from pipeline import report as rp
+from contextpool_mt import evaluate as ev
+from contextpool_mt import metrics
+from contextpool_mt import fairseq_logs as fl
+from contextpool_mt import report as rp
+from contextpool_mt.provenance import sha256_of
+from contextpool_mt.text import read_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+BIN = Path(PY).parent  # the console commands installed with the project
 N_TEST = 21
 N_YEAR2 = 13
 ARCHS = {"baseline": "transformer_tiny", "contextpool": "contextpool_transformer_tiny"}
@@ -56,7 +60,6 @@ def _sentences(n, rng):
 
 def _env():
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONIOENCODING="utf-8")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "scripts"), env.get("PYTHONPATH")]))
     return env
 
 
@@ -75,8 +78,8 @@ def _wait_all(procs):
 
 
 def _make_corpus(data: Path):
-    """The corpus through scripts/prepare_corpus.sh's code, with a second test set 'year2'."""
-    from pipeline import corpus
+    """The corpus through cpmt-prepare-corpus's code, with a second test set 'year2'."""
+    from contextpool_mt import corpus
 
     rng = random.Random(7)
     source = data.parent / "input"
@@ -115,7 +118,7 @@ def pipeline(tmp_path_factory):
     for name, eval_name, ckpt in evals:
         out = runs[name] / "eval" / eval_name
         out.parent.mkdir(exist_ok=True)
-        cmd = ["bash", str(ROOT / "scripts" / "evaluate.sh"), "--data", str(data),
+        cmd = [str(BIN / "cpmt-evaluate"), "--data", str(data),
                "--checkpoint", str(runs[name] / "checkpoints" / ckpt), "--out", str(out),
                "--beam", "2", "--cpu", "--", "--max-len-a", "1.2", "--max-len-b", "4", "--num-workers", "0"]
         log = root / f"evaluate_{name}_{eval_name}.out"
@@ -124,7 +127,7 @@ def pipeline(tmp_path_factory):
     _wait_all(procs)
 
     report_dir = root / "report"
-    proc = _run([PY, str(ROOT / "scripts" / "compare_runs.py"), "--run", f"baseline={runs['baseline']}",
+    proc = _run([str(BIN / "cpmt-compare"), "--run", f"baseline={runs['baseline']}",
                  "--run", f"contextpool={runs['contextpool']}", "--baseline", "baseline",
                  "--data", str(data), "--out", str(report_dir), "--bootstrap-samples", "200"])
     return {"root": root, "data": data, "runs": runs, "report": report_dir, "report_stdout": proc.stdout,
@@ -135,17 +138,17 @@ def _scores(eval_dir):
     return json.loads((eval_dir / "scores.json").read_text(encoding="utf-8"))
 
 
-# --------------------------------------------------------------------------- evaluate.sh
+# --------------------------------------------------------------------------- cpmt-evaluate
 
 slow = pytest.mark.slow
 
 
 @slow
 def test_hyp_txt_has_one_line_per_reference_line(pipeline):
-    refs = ev.read_lines(pipeline["data"] / "raw" / "test.de")
+    refs = read_lines(pipeline["data"] / "raw" / "test.de")
     assert len(refs) == N_TEST
     for _, eval_dir in pipeline["evals"]:
-        hyps = ev.read_lines(eval_dir / "hyp.txt")
+        hyps = read_lines(eval_dir / "hyp.txt")
         assert len(hyps) == len(refs)
         scores = _scores(eval_dir)
         assert scores["num_sentences"] == N_TEST
@@ -163,30 +166,31 @@ def test_hyp_txt_is_the_spm_decoded_generate_output_in_source_order(pipeline):
                 head, _score, text = line.split("\t", 2)
                 by_id[int(head[2:])] = processor.decode(text.split())
         assert sorted(by_id) == list(range(N_TEST))
-        assert ev.read_lines(eval_dir / "hyp.txt") == [by_id[i] for i in range(N_TEST)]
+        assert read_lines(eval_dir / "hyp.txt") == [by_id[i] for i in range(N_TEST)]
 
 
 @slow
 def test_scores_equal_a_sacrebleu_recomputation(pipeline):
-    refs = ev.read_lines(pipeline["data"] / "raw" / "test.de")
+    refs = read_lines(pipeline["data"] / "raw" / "test.de")
     for _, eval_dir in pipeline["evals"]:
         scores = _scores(eval_dir)
-        hyps = ev.read_lines(eval_dir / "hyp.txt")
+        hyps = read_lines(eval_dir / "hyp.txt")
         assert scores["bleu_detok"]["score"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-9)
         assert scores["chrf"]["score"] == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score, abs=1e-9)
         assert scores["bleu_detok"]["signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp")
         assert "nc:6" in scores["chrf"]["signature"]
         # tokenised compound-split BLEU: the kept tokenised files, BLEU with no further tokenisation
-        hyp_tok, ref_tok = ev.read_lines(eval_dir / "hyp.tok"), ev.read_lines(eval_dir / "ref.tok")
-        splitter = ev.CompoundSplitTokenizer("de")
+        hyp_tok, ref_tok = read_lines(eval_dir / "hyp.tok"), read_lines(eval_dir / "ref.tok")
+        splitter = metrics.CompoundSplitTokenizer("de")
         assert hyp_tok == [splitter(h) for h in hyps]
         assert ref_tok == [splitter(r) for r in refs]
         assert any("##AT##-##AT##" in r for r in ref_tok)
         tok = BLEU(tokenize="none", smooth_method="none", force=True).corpus_score(hyp_tok, [ref_tok])
         assert scores["bleu_tok_compound_split"]["score"] == pytest.approx(tok.score, abs=1e-9)
         assert "tok:none|smooth:none" in scores["bleu_tok_compound_split"]["signature"]
-        for key in ("bleu_detok", "chrf", "bleu_tok_compound_split"):
-            assert scores[key]["computed_as"]
+        # what the tokenised files are is pinned by their sha256 (the report checks them)
+        assert scores["files"]["hyp_tok_sha256"] == sha256_of(eval_dir / "hyp.tok")
+        assert scores["files"]["ref_tok_sha256"] == sha256_of(eval_dir / "ref.tok")
 
 
 @slow
@@ -217,24 +221,31 @@ def test_scores_record_checkpoint_speed_and_decoding(pipeline):
 def test_checkpoint_info_of_plain_and_averaged_checkpoints(pipeline, tmp_path):
     from fairseq_plugins.checkpoint_loading import load_checkpoint
 
+    from contextpool_mt import average as avg
+    from contextpool_mt.checkpoints import checkpoint_info
+
     ckpts = pipeline["runs"]["baseline"] / "checkpoints"
     train = fl.parse_train_log(pipeline["runs"]["baseline"] / "train.log")
-    first = ev.checkpoint_info(ckpts / "checkpoint1.pt")
+    first = checkpoint_info(ckpts / "checkpoint1.pt", load_checkpoint(str(ckpts / "checkpoint1.pt")))
     assert (first["epoch"], first["num_updates"], first["mid_epoch"]) == (1, train["epochs"][0]["num_updates"], False)
     assert first["arch"] == "transformer_tiny"
-    # the averager keeps one input's fields and lists its inputs: the newest input counts
-    import average_checkpoints as avg
-
-    inputs = [str(ckpts / "checkpoint1.pt"), str(ckpts / "checkpoint2.pt")]
+    # the averager records its inputs with their progress: the newest input's counts, and
+    # nothing re-opens the inputs (they are gone when the average is described)
+    inputs = []
+    for name in ("checkpoint1.pt", "checkpoint2.pt"):
+        shutil.copy(ckpts / name, tmp_path / name)
+        inputs.append(str(tmp_path / name))
     avg.save_atomically(avg.average_checkpoints(inputs, log=lambda *_: None), str(tmp_path / "avg.pt"))
-    assert load_checkpoint(str(tmp_path / "avg.pt"))["extra_state"]["averaged_checkpoints"] == inputs
-    info = ev.checkpoint_info(tmp_path / "avg.pt")
+    for path in inputs:
+        os.remove(path)
+    info = checkpoint_info(tmp_path / "avg.pt", load_checkpoint(str(tmp_path / "avg.pt")))
     assert (info["epoch"], info["num_updates"]) == (2, train["num_updates"])
-    assert [m["epoch"] for m in info["averaged_checkpoints"]] == [1, 2]
-    assert "checkpoint2.pt" in info["progress_from"]
+    assert [m["path"] for m in info["averaged_checkpoints"]] == inputs
+    assert [(m["epoch"], m["num_updates"]) for m in info["averaged_checkpoints"]] == [
+        (1, train["epochs"][0]["num_updates"]), (2, train["num_updates"])]
 
 
-# --------------------------------------------------------------------------- compare_runs.py
+# --------------------------------------------------------------------------- cpmt-compare
 
 
 @pytest.fixture(scope="session")
@@ -312,7 +323,7 @@ def test_evaluate_names_a_missing_checkpoint(tmp_path):
     data = tmp_path / "data"
     (data / "raw").mkdir(parents=True)
     proc = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "evaluate.sh"), "--data", str(data),
+        [str(BIN / "cpmt-evaluate"), "--data", str(data),
          "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "out")],
         capture_output=True, text=True, env=_env(),
     )
@@ -404,9 +415,9 @@ def test_evaluate_scores_every_prepared_test_set_into_its_own_folder(pipeline):
         assert main["subset"] == "test" and main["num_sentences"] == N_TEST
         assert year2["subset"] == "year2" and year2["num_sentences"] == N_YEAR2
         assert year2["files"]["reference"] == str((pipeline["data"] / "raw" / "year2.de").resolve())
-        assert len(ev.read_lines(eval_dir / "year2" / "hyp.txt")) == N_YEAR2
-        refs = ev.read_lines(pipeline["data"] / "raw" / "year2.de")
-        hyps = ev.read_lines(eval_dir / "year2" / "hyp.txt")
+        assert len(read_lines(eval_dir / "year2" / "hyp.txt")) == N_YEAR2
+        refs = read_lines(pipeline["data"] / "raw" / "year2.de")
+        hyps = read_lines(eval_dir / "year2" / "hyp.txt")
         assert year2["bleu_detok"]["score"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-9)
 
 
@@ -464,7 +475,7 @@ def test_an_evaluation_on_another_reference_is_set_aside_not_fatal(pipeline, tmp
 
 def _recorded_copy(pipeline, tmp_path, name="baseline"):
     """A copy of a run's last checkpoint with train.sh's provenance.json for the fixture's corpus."""
-    from pipeline import provenance
+    from contextpool_mt import provenance
 
     ckpts = tmp_path / f"{name}_run" / "checkpoints"
     ckpts.mkdir(parents=True)
@@ -520,7 +531,7 @@ def test_checkpoints_without_provenance_still_score_with_a_note(pipeline, tmp_pa
     for _, eval_dir in pipeline["evals"]:
         recorded = _scores(eval_dir)["provenance"]
         assert recorded["checked"] is False and "cannot check" in recorded["note"]
-        assert recorded["data"]["source_dict_sha256"] == ev.sha256_of(pipeline["data"] / "bin" / "dict.en.txt")
+        assert recorded["data"]["source_dict_sha256"] == sha256_of(pipeline["data"] / "bin" / "dict.en.txt")
     # what such a checkpoint does show, its embedding rows, is still checked against the dictionary
     bigger = tmp_path / "bigger"
     shutil.copytree(pipeline["data"], bigger)
@@ -533,28 +544,28 @@ def test_checkpoints_without_provenance_still_score_with_a_note(pipeline, tmp_pa
 
 @slow
 def test_train_sh_records_provenance_and_refuses_to_resume_on_other_data(pipeline, tmp_path):
-    from pipeline import provenance
+    from contextpool_mt import provenance
 
     ckpts = tmp_path / "checkpoints"
     first = provenance.record(pipeline["data"] / "bin", ckpts)
     assert first == json.loads((ckpts / provenance.FILE).read_text(encoding="utf-8"))
     assert (first["source_lang"], first["target_lang"]) == ("en", "de")
-    assert first["spm_model_sha256"] == ev.sha256_of(pipeline["data"] / "spm" / "spm.model")
+    assert first["spm_model_sha256"] == sha256_of(pipeline["data"] / "spm" / "spm.model")
     assert provenance.record(pipeline["data"] / "bin", ckpts) == first  # same data: resume is fine
     other = tmp_path / "other"
     shutil.copytree(pipeline["data"], other)
     _other_dictionaries(other)
     with pytest.raises(provenance.ProvenanceError, match="resuming would mix two corpora"):
         provenance.record(other / "bin", ckpts)
-    proc = subprocess.run([PY, "-m", "pipeline.provenance", "record", "--data", str(other / "bin"),
+    proc = subprocess.run([PY, "-m", "contextpool_mt.provenance", "record", "--data", str(other / "bin"),
                            "--out", str(ckpts)], capture_output=True, text=True, env=_env())
     assert proc.returncode == 2 and str(other / "bin") in proc.stderr
 
 
 @slow
 def test_averaging_refuses_checkpoints_trained_on_different_data(pipeline, tmp_path, capsys):
-    import average_checkpoints as avg
-    from pipeline import provenance
+    from contextpool_mt import average as avg
+    from contextpool_mt import provenance
 
     mine = _recorded_copy(pipeline, tmp_path)
     theirs_dir = tmp_path / "theirs" / "checkpoints"
@@ -574,7 +585,7 @@ def test_averaging_refuses_checkpoints_trained_on_different_data(pipeline, tmp_p
 
 @slow
 def test_report_and_pool_inspection_refuse_other_data(pipeline, tmp_path, capsys):
-    from pipeline import pools
+    from contextpool_mt import pools
 
     run = tmp_path / "run"
     shutil.copytree(pipeline["runs"]["contextpool"], run, ignore=shutil.ignore_patterns("*.pt"))
@@ -588,8 +599,8 @@ def test_report_and_pool_inspection_refuse_other_data(pipeline, tmp_path, capsys
 
     ckpt = _recorded_copy(pipeline, tmp_path, "contextpool")
     with pytest.raises(pools.PoolInspectionError, match="target language de vs en"):
-        pools.check_data(ckpt, pipeline["data"] / "bin", "de", "en")
-    pools.check_data(ckpt, pipeline["data"] / "bin", "en", "de")  # its own corpus passes
+        pools.load(ckpt, pipeline["data"] / "bin", "de", "en")
+    assert pools.load(ckpt, pipeline["data"] / "bin", "en", "de")[2]["num_updates"]  # its own corpus passes
 
 
 @pytest.mark.parametrize("flags, beam, message", [
@@ -608,26 +619,30 @@ def test_evaluate_refuses_generate_flags_of_known_fairseq_traps(tmp_path, capsys
 def test_evaluate_refuses_sources_longer_than_the_positions(pipeline):
     from argparse import Namespace
 
+    from contextpool_mt.checkpoints import model_option
+
     paths = {"split_prefix": pipeline["data"] / "bin" / "test.en-de", "src": "en"}
-    ev.check_source_lengths(paths, {"cfg": {"model": Namespace(max_source_positions=1024)}})  # fits
+    state = {"cfg": {"model": Namespace(max_source_positions=3)}}
+    assert model_option(state, "max_source_positions") == 3
+    ev.check_source_lengths(paths, 1024)  # fits
     with pytest.raises(ev.EvaluationError, match=r"longer than the model's 3 positions \(first: line \d+"):
-        ev.check_source_lengths(paths, {"cfg": {"model": Namespace(max_source_positions=3)}})
+        ev.check_source_lengths(paths, model_option(state, "max_source_positions"))
 
 
 # --------------------------------------------------------------------------- unit tests
 
 
 def test_compound_split_matches_the_perl_substitution():
-    assert ev.compound_split("rich-text format") == "rich ##AT##-##AT## text format"
+    assert metrics.compound_split("rich-text format") == "rich ##AT##-##AT## text format"
     # non-overlapping left to right like Perl's s///g: the middle "b" is consumed
-    assert ev.compound_split("a-b-c") == "a ##AT##-##AT## b-c"
-    assert ev.compound_split("Ost-West-Konflikt") == "Ost ##AT##-##AT## West ##AT##-##AT## Konflikt"
-    assert ev.compound_split("a - b -- c") == "a - b -- c"
-    assert ev.compound_split("-x x-") == "-x x-"
+    assert metrics.compound_split("a-b-c") == "a ##AT##-##AT## b-c"
+    assert metrics.compound_split("Ost-West-Konflikt") == "Ost ##AT##-##AT## West ##AT##-##AT## Konflikt"
+    assert metrics.compound_split("a - b -- c") == "a - b -- c"
+    assert metrics.compound_split("-x x-") == "-x x-"
 
 
 def test_compound_split_tokenizer_is_moses_then_atat():
-    splitter = ev.CompoundSplitTokenizer("de")
+    splitter = metrics.CompoundSplitTokenizer("de")
     assert splitter("Die Langzeit-Studie kostet 3,50 €.") == "Die Langzeit ##AT##-##AT## Studie kostet 3,50 € ."
     # replace-unicode-punctuation turns “ into ", which tokenizer.perl escapes
     assert splitter("Das „Know-how“ & mehr") == "Das „ Know ##AT##-##AT## how &quot; &amp; mehr"
@@ -636,7 +651,7 @@ def test_compound_split_tokenizer_is_moses_then_atat():
 def test_tokenised_bleu_is_plain_bleu_on_tokens():
     hyps = ["Die Langzeit ##AT##-##AT## Studie ist gut .", "Ein Haus ."]
     refs = ["Die Langzeit ##AT##-##AT## Studie ist gut .", "Ein rotes Haus ."]
-    got = ev.score_bleu_tok_compound_split(hyps, refs)
+    got = metrics.score_bleu_tok_compound_split(hyps, refs)
     expected = BLEU(tokenize="none", smooth_method="none").corpus_score(hyps, [refs])
     assert got["score"] == pytest.approx(expected.score)
     assert got["sys_len"] == 10 and got["ref_len"] == 11
@@ -660,17 +675,17 @@ def test_detokenise_rejects_missing_or_extra_hypotheses(tmp_path):
 
 
 def test_read_lines_counts_like_wc():
-    assert ev.read_lines.__doc__
+    assert read_lines.__doc__
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "f"
         path.write_bytes("a\n\nb\u2028c\r\n".encode("utf-8"))
-        assert ev.read_lines(path) == ["a", "", "b\u2028c"]
+        assert read_lines(path) == ["a", "", "b\u2028c"]
         path.write_bytes(b"\n")
-        assert ev.read_lines(path) == [""]
+        assert read_lines(path) == [""]
         path.write_bytes(b"")
-        assert ev.read_lines(path) == []
+        assert read_lines(path) == []
 
 
 def test_evaluate_orders_detokenises_and_scores_generate_output(tmp_path, monkeypatch, capsys):
@@ -695,7 +710,7 @@ def test_evaluate_orders_detokenises_and_scores_generate_output(tmp_path, monkey
     expected = [r if i % 2 else " ".join(r.split()[:-1]) or r for i, r in enumerate(refs)]
 
     def fake_run_logged(cmd, log_path, env=None):
-        assert cmd[1:3] == ["-m", "pipeline.fairseq_generate"] and cmd[5] == "--"
+        assert cmd[1:3] == ["-m", "fairseq_cli.generate"] and cmd[3] == str(data / "bin")
         assert "--required-batch-size-multiple" in cmd and "--cpu" in cmd
         lines = []
         for i in reversed(range(len(expected))):  # fairseq prints batches sorted by length
@@ -704,30 +719,31 @@ def test_evaluate_orders_detokenises_and_scores_generate_output(tmp_path, monkey
         lines.append("2026-01-01 | INFO | fairseq_cli.generate | Translated 40 sentences "
                      "(400 tokens) in 2.0s (20.00 sentences/s, 200.00 tokens/s)\n")
         Path(log_path).write_text("".join(lines), encoding="utf-8")
-        Path(cmd[3]).write_text(json.dumps({"path": str(ckpt), "epoch": 3, "num_updates": 30}))
         return 0, 2.5
 
     monkeypatch.setattr(ev, "run_logged", fake_run_logged)
-    # the empty checkpoint cannot be loaded: its provenance check is tested on real ones above
-    monkeypatch.setattr(ev, "check_provenance", lambda args, paths: {"checked": False, "note": "", "data": None})
+    # the empty checkpoint cannot be loaded: reading real ones is tested above
+    monkeypatch.setattr(ev, "read_checkpoint", lambda args, paths: {
+        "info": {"path": str(ckpt), "epoch": 3, "num_updates": 30},
+        "provenance": {"checked": False, "note": "", "data": None}, "max_source_positions": None})
     out = tmp_path / "eval"
     assert ev.main(["--data", str(data), "--checkpoint", str(ckpt), "--out", str(out), "--cpu",
                     "--beam", "5", "--lenpen", "1.0"]) == 0
     printed = capsys.readouterr().out
-    hyps = ev.read_lines(out / "hyp.txt")
+    hyps = read_lines(out / "hyp.txt")
     assert hyps == expected
     scores = _scores(out)
     bleu = sacrebleu.corpus_bleu(expected, [refs]).score
     assert 20 < bleu < 100 and scores["bleu_detok"]["score"] == pytest.approx(bleu, abs=1e-9)
     assert scores["chrf"]["score"] == pytest.approx(sacrebleu.corpus_chrf(expected, [refs]).score, abs=1e-9)
-    splitter = ev.CompoundSplitTokenizer("de")
+    splitter = metrics.CompoundSplitTokenizer("de")
     tok = BLEU(tokenize="none", smooth_method="none").corpus_score(
         [splitter(h) for h in expected], [[splitter(r) for r in refs]])
     assert scores["bleu_tok_compound_split"]["score"] == pytest.approx(tok.score, abs=1e-9)
     assert scores["speed"]["sentences_per_second"] == 20.0 and scores["speed"]["seconds"] == 2.0
     assert scores["checkpoint"]["num_updates"] == 30 and scores["decoding"]["beam"] == 5
     assert f"{bleu:6.2f}" in printed and "sentences/s" in printed
-    assert not (out / "checkpoint_info.json").exists()
+    assert scores["files"]["hyp_tok_sha256"] == sha256_of(out / "hyp.tok")
 
 
 TRAIN_LOG = """\
@@ -810,7 +826,7 @@ def test_paired_bootstrap_p_values():
     refs = [f"das ist satz nummer {i} hier" for i in range(40)]
     good = list(refs)
     bad = [f"etwas ganz anderes {i}" for i in range(40)]
-    splitter = ev.CompoundSplitTokenizer("de")
+    splitter = metrics.CompoundSplitTokenizer("de")
 
     def rec(hyps):
         return {"hyps": hyps, "hyps_tok": [splitter(h) for h in hyps], "refs_tok": [splitter(r) for r in refs]}
@@ -836,7 +852,7 @@ def test_progress_lines_of_fairseq_train_output():
     assert fl.progress_line(name, "train.sh: resuming from x\n") == "cp: train.sh: resuming from x"
     assert fl.progress_line(name, '2026 | INFO | train_inner | {"epoch": 1, "loss": "7"}\n') is None
     assert fl.progress_line(name, "INFO:fairseq_cli.preprocess: anything\n") is None
-    proc = subprocess.run([PY, "-m", "pipeline.fairseq_logs", "progress", name], input=train + "noise\n" + valid,
+    proc = subprocess.run([PY, "-m", "contextpool_mt.fairseq_logs", "progress", name], input=train + "noise\n" + valid,
                           capture_output=True, text=True, env=_env())
     assert proc.returncode == 0 and proc.stdout.splitlines() == [
         "cp: epoch 3 loss 6.122, 500.5 target words/s", "cp: epoch 3 valid BLEU 12.34"]

@@ -1,4 +1,4 @@
-"""scripts/inspect_pools.py on a tiny trained ContextPool: the sizes and weights it reports are
+"""cpmt-inspect-pools on a tiny trained ContextPool: the sizes and weights it reports are
 the model's (recomputed here from the checkpoint's parameters, term by term), its heatmaps hold
 the real coefficients, and bad inputs stop with a message."""
 
@@ -17,7 +17,7 @@ from helpers import BIN, cli_env
 pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOL = os.path.join(REPO, "scripts", "inspect_pools.py")
+TOOL = os.path.join(BIN, "cpmt-inspect-pools")
 WORDS = ["\u2581the", "\u2581cat", "s", "\u2581dog", "ing", ".", ",", "\u2581a", "er", "\u2581sat"]
 
 
@@ -91,7 +91,7 @@ def recompute(root, checkpoint):
 
 
 def test_reports_the_models_sizes_weights_and_coefficients(trained):
-    out = run([os.path.join(BIN, "python"), TOOL, "--data", "data", "--checkpoint",
+    out = run([TOOL, "--data", "data", "--checkpoint",
                "ck/checkpoint1.pt", "--checkpoint", "ck/checkpoint2.pt", "--out", "report",
                "--sentence", "3"], trained)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
@@ -135,17 +135,17 @@ def test_reports_the_models_sizes_weights_and_coefficients(trained):
 
 
 def test_bad_inputs_are_named(trained):
-    out = run([os.path.join(BIN, "python"), TOOL, "--data", "data", "--checkpoint",
+    out = run([TOOL, "--data", "data", "--checkpoint",
                "ck/checkpoint2.pt", "--out", "bad", "--sentence", "99"], trained)
     assert out.returncode == 2 and "--sentence 99: the 'test' split has 9 sentences" in out.stderr
-    out = run([os.path.join(BIN, "python"), TOOL, "--data", "data", "--checkpoint",
+    out = run([TOOL, "--data", "data", "--checkpoint",
                "ck/nothing.pt", "--out", "bad"], trained)
     assert out.returncode == 2 and "ck/nothing.pt: no such checkpoint file" in out.stderr
 
 
 def test_cost_counts_the_real_models_flops(trained):
-    """scripts/study.py cost: FLOPs per token from FlopCounterMode on the checkpoint's model."""
-    out = run([os.path.join(BIN, "python"), os.path.join(REPO, "scripts", "study.py"), "cost",
+    """cpmt-study cost: FLOPs per token from FlopCounterMode on the checkpoint's model."""
+    out = run([os.path.join(BIN, "cpmt-study"), "cost",
                "--checkpoint", "ck/checkpoint2.pt", "--data", "data", "--out", "cost.json"], trained)
     assert out.returncode == 0, out.stderr[-3000:]
     cost = json.loads((trained / "cost.json").read_text())

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import cli_env
+from helpers import BIN, cli_env
 
 pytestmark = pytest.mark.slow
 
@@ -24,10 +24,10 @@ def test_lightconv_and_dynamicconv_run_through_the_comparison(tmp_path):
     env = cli_env()
     run = lambda cmd: subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True,  # noqa: E731
                                      text=True, timeout=900)
-    out = run([sys.executable, os.path.join(REPO, "scripts", "make_synthetic_corpus.py"),
+    out = run([os.path.join(BIN, "cpmt-make-demo-corpus"),
                "--out", "in", "--train", "300", "--valid", "20", "--test", "20"])
     assert out.returncode == 0, out.stderr
-    out = run(["bash", os.path.join(REPO, "scripts", "prepare_corpus.sh"), "--input", "in",
+    out = run([os.path.join(BIN, "cpmt-prepare-corpus"), "--input", "in",
                "--src", "en", "--tgt", "de", "--out", "data", "--vocab-size", "200", "--workers", "1"])
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     out = run(["bash", os.path.join(REPO, "scripts", "run_comparison.sh"), "--data", "data",

@@ -23,7 +23,7 @@ from helpers import (BIN, binarize, build_model, cli_env, make_dictionary, rando
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_SH = os.path.join(REPO, "scripts", "train.sh")
-AVERAGE = os.path.join(REPO, "scripts", "average_checkpoints.py")
+AVERAGE = os.path.join(BIN, "cpmt-average")
 TINY = ["--arch", "contextpool_transformer_tiny", "--seed", "1", "--max-tokens", "100",
         "--lr", "0.002", "--warmup", "4"]
 
@@ -153,7 +153,7 @@ def test_bf16_trains_resumes_bitwise_and_averages(corpus, tmp_path):
 
     ckpts = tmp_path / "resumed" / "checkpoints"
     averaged = subprocess.run(
-        [os.path.join(BIN, "python"), AVERAGE, "--inputs", str(ckpts),
+        [AVERAGE, "--inputs", str(ckpts),
          "--num-epoch-checkpoints", "2", "--output", str(ckpts / "average.pt")],
         env=cli_env(), capture_output=True, text=True, timeout=300)
     assert averaged.returncode == 0, averaged.stderr[-3000:]

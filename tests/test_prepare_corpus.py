@@ -1,4 +1,4 @@
-"""scripts/prepare_corpus.sh and scripts/pipeline/corpus.py on a tiny corpus."""
+"""cpmt-prepare-corpus and contextpool_mt/corpus.py on a tiny corpus."""
 
 import json
 import os
@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from pipeline import corpus
+from contextpool_mt import corpus
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(REPO, "scripts", "prepare_corpus.sh")
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "cpmt-prepare-corpus")
 
 EN = "the a cat dog house small big red green sees likes eats man woman child tree".split()
 DE = "der die das katze hund haus klein gross rot gruen sieht mag isst mann frau kind baum".split()
@@ -52,7 +52,7 @@ def run_script(*args, env_extra=None):
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env.update(env_extra or {})
     return subprocess.run(
-        ["bash", SCRIPT, *args], capture_output=True, text=True, env=env, timeout=300
+        [SCRIPT, *args], capture_output=True, text=True, env=env, timeout=300
     )
 
 

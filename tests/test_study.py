@@ -1,4 +1,4 @@
-"""scripts/study.py: export of a run's artefacts, and the report over configurations and seeds,
+"""cpmt-study: export of a run's artefacts, and the report over configurations and seeds,
 on synthetic runs whose every number is recomputed here."""
 
 import json
@@ -12,8 +12,10 @@ import pytest
 from sacrebleu.metrics import BLEU
 from scipy import stats
 
-from pipeline import study
-from pipeline.evaluate import score_all, sha256_of, write_lines
+from contextpool_mt import study
+from contextpool_mt.metrics import score_all
+from contextpool_mt.provenance import sha256_of
+from contextpool_mt.text import write_lines
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = "ein Mann mit einem Hut sitzt auf der Bank vor dem Haus und liest eine Zeitung".split()
@@ -35,13 +37,16 @@ def train_log(params, valid_bleus, seconds_per_epoch):
 
 
 def make_run(root, name, refs, ref_path, drop, valid_bleus, rng):
-    """A run folder: train.log and eval/avg/{hyp.txt,scores.json} (hyps = refs minus words)."""
+    """A run folder: train.log and eval/avg/{hyp.txt,hyp.tok,ref.tok,scores.json} as cpmt-evaluate
+    writes them (hyps = refs minus words)."""
     run = root / "runs" / name
     (run / "eval" / "avg").mkdir(parents=True)
     (run / "train.log").write_text(train_log(1000 + len(name), valid_bleus, 60))
     hyps = [" ".join(w for w in r.split() if rng.random() > drop) or "ein" for r in refs]
     write_lines(run / "eval" / "avg" / "hyp.txt", hyps)
     scores = score_all(hyps, refs, "de")
+    write_lines(run / "eval" / "avg" / "hyp.tok", scores["hyps_tok"])
+    write_lines(run / "eval" / "avg" / "ref.tok", scores["refs_tok"])
     scores = {k: v for k, v in scores.items() if not k.endswith("_tok")}
     scores["files"] = {"hyp_sha256": sha256_of(run / "eval" / "avg" / "hyp.txt"),
                        "reference": str(ref_path), "reference_sha256": sha256_of(ref_path)}
@@ -67,6 +72,7 @@ def studied(tmp_path_factory):
             run, hyps[name] = make_run(root, name, refs, ref_path, drops[config], curve, rng)
             out = study.export_run(run, root / "artefacts" / name)
             assert (out / "command.txt").read_text().startswith("fairseq-train data")
+            assert all((out / "eval" / "avg" / f).is_file() for f in study.EVAL_FILES)  # what cpmt-compare reads
     report = study.build_study_report(root / "artefacts", root / "data", "baseline", budget=3)
     return root, refs, hyps, report
 
@@ -97,7 +103,7 @@ def test_report_numbers_are_recomputed(studied):
 def test_report_files_and_cli(studied):
     root, _, _, _ = studied
     out = subprocess.run(
-        [sys.executable, os.path.join(REPO, "scripts", "study.py"), "report", "--artefacts",
+        [os.path.join(os.path.dirname(sys.executable), "cpmt-study"), "report", "--artefacts",
          str(root / "artefacts"), "--data", str(root / "data"), "--out", str(root / "report"),
          "--budget-epochs", "3"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

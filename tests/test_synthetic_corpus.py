@@ -10,12 +10,14 @@ import unicodedata
 
 import pytest
 
-import make_synthetic_corpus as cli
-from pipeline import synthetic as syn
-from pipeline.synthetic import NP, PP, Clause, NOUNS, ADJ, MODAL, find_verb
+from contextpool_mt.demo import corpus as cli
+from contextpool_mt.demo import grammar as syn
+from contextpool_mt.demo import lexicon as lex
+from contextpool_mt.demo.grammar import NP, PP, Clause
+from contextpool_mt.demo.lexicon import NOUNS, ADJ, MODAL, find_verb
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(REPO, "scripts", "make_synthetic_corpus.py")
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "cpmt-make-demo-corpus")
 FILES = [f"{s}.{l}" for s in ("train", "valid", "test") for l in ("en", "de")]
 
 
@@ -47,7 +49,7 @@ def clause(verb, subj=None, frame=None, **kw):
 
 def run_cli(out, *args, env_extra=None):
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, SCRIPT, "--out", str(out), *args],
+    return subprocess.run([SCRIPT, "--out", str(out), *args],
                           capture_output=True, text=True, env=env, cwd=REPO)
 
 
@@ -242,26 +244,26 @@ def test_english_article_a_an_and_plural():
     assert syn.en_np(np_("egg", "indef", adj="big")) == ["a", "big", "egg"]
     assert syn.en_np(np_("child", "this", "pl")) == ["these", "children"]
     assert syn.en_np(np_("city", "def", "pl")) == ["the", "cities"]
-    for n in syn.NOUN_LIST + syn.COMPOUNDS:        # no "an unicorn"/"a hour" traps
+    for n in lex.NOUN_LIST + lex.COMPOUNDS:        # no "an unicorn"/"a hour" traps
         assert not n.en.startswith(("uni", "use", "eu", "hour", "hon", "one")), n.en
 
 
 def test_compound_takes_head_gender_and_agrees():
-    door = syn.compound("house", "Haus", NOUNS["door"])
+    door = lex.compound("house", "Haus", NOUNS["door"])
     assert (door.de, door.gender, door.de_pl, door.en) == ("Haustür", "f", "Haustüren",
                                                           "house door")
-    table = next(c for c in syn.COMPOUNDS if c.en == "kitchen table")
+    table = next(c for c in lex.COMPOUNDS if c.en == "kitchen table")
     assert table.de == "Küchentisch" and table.gender == "m"
     tags = set()
     assert syn.de_np(NP(noun=table, det="def", adj=ADJ["new"]), "acc", tags) == [
         "den", "neuen", "Küchentisch"]
     assert "compound" in tags
-    present = next(c for c in syn.COMPOUNDS if c.en == "birthday present")
+    present = next(c for c in lex.COMPOUNDS if c.en == "birthday present")
     assert present.de == "Geburtstagsgeschenk" and present.gender == "n"
     assert syn.de_np(NP(noun=present, det="def"), "gen") == ["des", "Geburtstagsgeschenks"]
-    key = next(c for c in syn.COMPOUNDS if c.en == "house key")     # genitive from the head
+    key = next(c for c in lex.COMPOUNDS if c.en == "house key")     # genitive from the head
     assert syn.de_np(NP(noun=key, det="def"), "gen") == ["des", "Hausschlüssels"]
-    cat = next(c for c in syn.COMPOUNDS if c.en == "house cat")
+    cat = next(c for c in lex.COMPOUNDS if c.en == "house cat")
     assert syn.de_np(NP(noun=cat, det="def", number="pl"), "dat") == ["den", "Hauskatzen"]
     assert syn.en_np(NP(noun=door, det="indef", number="sg")) == ["a", "house", "door"]
 
@@ -286,7 +288,7 @@ def test_subordinate_clause_puts_the_verb_last():
 
 
 def test_separable_verb_prefix_at_the_end_and_rejoined():
-    today = next(a for a in syn.ADVERBS if a.en == "today")
+    today = next(a for a in lex.ADVERBS if a.en == "today")
     c = clause("arrive", np_("train"), time=today)
     assert render(c)[:2] == ("The train arrives today.", "Der Zug kommt heute an.")
     assert render(c, "sub", ["because"], ["weil"])[1] == "Weil der Zug heute ankommt."
@@ -302,7 +304,7 @@ def test_separable_verb_prefix_at_the_end_and_rejoined():
 
 
 def test_fronted_adverb_inverts_subject_and_verb():
-    today = next(a for a in syn.ADVERBS if a.en == "today")
+    today = next(a for a in lex.ADVERBS if a.en == "today")
     c = clause("arrive", np_("train"))
     en, de, tags = render(c, "front", ["today"], ["heute"])
     assert (en, de) == ("Today the train arrives.", "Heute kommt der Zug an.")
@@ -371,9 +373,9 @@ def test_subject_verb_agreement():
                                   ("they", "sehen", "see")]:
         en, de, _ = render(clause("see", pron(key), "acc", acc=np_("dog")))
         assert de.split()[1] == de_form and en.split()[1] == en_form
-    assert syn.conjugate("arbeiten")[2] == "arbeitet"
-    assert syn.conjugate("öffnen")[1] == "öffnest"
-    assert syn.conjugate("tanzen")[1] == "tanzt"
+    assert lex.conjugate("arbeiten")[2] == "arbeitet"
+    assert lex.conjugate("öffnen")[1] == "öffnest"
+    assert lex.conjugate("tanzen")[1] == "tanzt"
 
 
 def test_question_imperative_relative():
@@ -391,10 +393,10 @@ def test_question_imperative_relative():
     # "the dog that the man sees" -> "der Hund, den der Mann sieht"
     rel = Clause(verb=find_verb("see"), subj=np_("man"), person=2)
     tags = set()
-    de = syn.de_clause(rel, "sub", tags, [syn.RELATIVE["acc"][0]])
+    de = syn.de_clause(rel, "sub", tags, [lex.RELATIVE["acc"][0]])
     assert de == ["den", "der", "Mann", "sieht"]
     helped = Clause(verb=find_verb("help"), subj=np_("child"), person=2)
-    assert syn.de_clause(helped, "sub", tags, [syn.RELATIVE["dat"][0]]) == [
+    assert syn.de_clause(helped, "sub", tags, [lex.RELATIVE["dat"][0]]) == [
         "dem", "das", "Kind", "hilft"]
 
 
@@ -406,7 +408,7 @@ def test_generator_relative_clause_agrees_with_head():
         for _ in range(10):
             en, de = g.relative_clause(head, set())
             slot = 3 if number == "pl" else "mfn".index(NOUNS[noun].gender)
-            allowed = {syn.RELATIVE[c][slot] for c in ("nom", "acc", "dat")}
+            allowed = {lex.RELATIVE[c][slot] for c in ("nom", "acc", "dat")}
             assert de[0] in allowed
             assert de[-1] in syn.german_finite_forms()
             assert en[0] in ("who", "that")

@@ -1,4 +1,4 @@
-"""scripts/prepare_wmt14_en_de.sh and scripts/pipeline/{download,wmt14}.py against a local
+"""scripts/prepare_wmt14_en_de.sh and contextpool_mt/{download,wmt14}.py against a local
 mirror of tiny archives with the real WMT14 layout, served on 127.0.0.1 (no internet)."""
 
 import hashlib
@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pipeline import download as dl
-from pipeline import wmt14
+from contextpool_mt import download as dl
+from contextpool_mt import wmt14
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "scripts", "prepare_wmt14_en_de.sh")
@@ -234,7 +234,7 @@ def test_end_to_end_from_http_mirror(tmp_path, mirror, server):
     assert test_de[0] == 'AT&T "sieht" die katze & hund <3'
     assert "decoy" not in open(os.path.join(inp, "train.en")).read()
 
-    # prepare_corpus.sh ran on it: references stay line-aligned, bin is joined
+    # cpmt-prepare-corpus ran on it: references stay line-aligned, bin is joined
     assert read_lines(os.path.join(out, "raw", "test.de")) == test_de
     binp = os.path.join(out, "bin")
     assert open(os.path.join(binp, "dict.en.txt")).read() == open(os.path.join(binp, "dict.de.txt")).read()
@@ -510,11 +510,15 @@ def test_help():
 
 
 def test_extra_newstest_years_go_to_prepare_corpus_by_name(tmp_path, capsys):
-    from pipeline import wmt14
+    from contextpool_mt import wmt14
 
     args = wmt14.build_parser().parse_args(["--out", str(tmp_path), "--test-prefix", "newstest2015=/d/nt15",
                                             "--test-prefix", "newstest2016=/d/nt16"])
-    cmd = wmt14.corpus_command(args, str(tmp_path / "input"))
-    assert cmd[-4:] == ["--test-prefix", "newstest2015=/d/nt15", "--test-prefix", "newstest2016=/d/nt16"]
+    opts = wmt14.corpus_options(args, str(tmp_path / "input"))
+    assert opts.prefixes == {"train": str(tmp_path / "input" / "train"), "valid": str(tmp_path / "input" / "valid"),
+                             "test": str(tmp_path / "input" / "test"),
+                             "newstest2015": "/d/nt15", "newstest2016": "/d/nt16"}
+    assert opts.test_sets == ("test", "newstest2015", "newstest2016")
+    assert (opts.vocab_size, opts.max_len, opts.workers) == (32000, 250, args.workers)
     assert wmt14.main(["--out", str(tmp_path), "--test-prefix", "/d/nt15"]) == 1
     assert "give NAME=PREFIX" in capsys.readouterr().err

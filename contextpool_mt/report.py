@@ -1,8 +1,8 @@
 """Compare training runs: a table, paired bootstrap significance and plots.
 
-Command line (``scripts/compare_runs.py`` runs :func:`main`)::
+Command line (``cpmt-compare`` runs :func:`main`)::
 
-    python scripts/compare_runs.py --run baseline=RUN_DIR --run contextpool=RUN_DIR2 \\
+    cpmt-compare --run baseline=RUN_DIR --run contextpool=RUN_DIR2 \\
         [--run NAME=DIR ...] [--baseline baseline] --data DATA_DIR --out REPORT_DIR \\
         [--eval avg] [--bootstrap-samples 1000]
 
@@ -10,18 +10,18 @@ For every run it reads
 
 * ``RUN_DIR/train.log`` (fairseq-train, ``--log-format json``): parameter count,
   training wall time, train_wall, words per second, updates, per-epoch times
-  (see :mod:`pipeline.fairseq_logs` for the exact definitions);
+  (see :mod:`contextpool_mt.fairseq_logs` for the exact definitions);
 * ``RUN_DIR/eval/<name>/scores.json`` and ``hyp.txt`` for every evaluated
-  checkpoint (written by scripts/evaluate.sh). The run's *main* evaluation is
+  checkpoint (written by cpmt-evaluate). The run's *main* evaluation is
   ``--eval`` (default ``avg``), or ``last`` when that one is missing.
 
-Before anything is reported, every hyp.txt is checked against the sha256 its
-scores.json recorded, every scores.json against the reference in DATA_DIR, and
-the main evaluations' BLEU, chrF and tokenised BLEU are recomputed from hyp.txt
-and must equal scores.json. Significance is sacreBLEU's own paired bootstrap
-resampling (``sacrebleu.significance.PairedTest(test_type='bs')``, the
-Moses ``bootstrap-hypothesis-difference-significance.pl`` procedure) of every
-run's main hyp.txt against the baseline's.
+The scores are cpmt-evaluate's, read from scores.json (never recomputed here; tests check
+that they equal a recomputation). Before anything is reported, every hyp.txt, hyp.tok and
+ref.tok is checked against the sha256 its scores.json recorded, every scores.json against the
+reference in DATA_DIR and against the metric signatures of this environment. Significance is
+sacreBLEU's own paired bootstrap resampling (:func:`contextpool_mt.metrics.paired_bootstrap`)
+of every run's hyp.txt (and hyp.tok against ref.tok, for the tokenised BLEU) against the
+baseline's.
 
 Writes REPORT_DIR/report.md, REPORT_DIR/report.json and three PNG plots.
 """
@@ -37,18 +37,13 @@ import re
 import sys
 from pathlib import Path
 
-from pipeline.evaluate import (
-    read_lines,
-    score_all,
-    sha256_of,
-    tok_bleu_metric,
-)
-from pipeline.fairseq_logs import LogParseError, parse_train_log
-from pipeline.provenance import ProvenanceError, differing, fingerprint, spm_model_of
+from contextpool_mt import metrics
+from contextpool_mt.text import read_lines
+from contextpool_mt.fairseq_logs import LogParseError, parse_train_log
+from contextpool_mt.provenance import ProvenanceError, differing, fingerprint, sha256_of, spm_model_of
 
 SCHEMA = "contextpool-mt/report/v1"
 ALPHA = 0.05
-TOLERANCE = 1e-9
 _EPOCH_EVAL = re.compile(r"^epoch(\d+)$")
 
 
@@ -73,7 +68,7 @@ def load_scores(eval_dir: Path) -> dict:
     scores_path = eval_dir / "scores.json"
     hyp_path = eval_dir / "hyp.txt"
     if not scores_path.is_file():
-        raise ReportError(f"{scores_path}: missing (run scripts/evaluate.sh --out {eval_dir})")
+        raise ReportError(f"{scores_path}: missing (run cpmt-evaluate --out {eval_dir})")
     if not hyp_path.is_file():
         raise ReportError(f"{hyp_path}: missing (scores.json without its hypotheses)")
     with open(scores_path, encoding="utf-8") as handle:
@@ -83,13 +78,13 @@ def load_scores(eval_dir: Path) -> dict:
             raise ReportError(f"{scores_path}: not valid JSON ({err})") from err
     for key in ("bleu_detok", "chrf", "bleu_tok_compound_split", "speed", "checkpoint", "files"):
         if key not in scores:
-            raise ReportError(f"{scores_path}: no '{key}' entry (not written by scripts/evaluate.sh?)")
+            raise ReportError(f"{scores_path}: no '{key}' entry (not written by cpmt-evaluate?)")
     recorded = scores["files"].get("hyp_sha256")
     actual = sha256_of(hyp_path)
     if recorded and recorded != actual:
         raise ReportError(
             f"{hyp_path}: changed since {scores_path} was written (sha256 differs); "
-            "re-run scripts/evaluate.sh"
+            "re-run cpmt-evaluate"
         )
     return {"scores": scores, "scores_path": scores_path, "hyp_path": hyp_path, "hyp_sha256": actual}
 
@@ -175,7 +170,7 @@ def collect_run(name: str, run_dir: Path, wanted_eval: str) -> dict:
         else:
             raise ReportError(
                 f"{run_dir / 'eval' / wanted_eval / 'scores.json'}: missing, and no fallback "
-                f"{run_dir / 'eval' / 'last' / 'scores.json'} either: run scripts/evaluate.sh "
+                f"{run_dir / 'eval' / 'last' / 'scores.json'} either: run cpmt-evaluate "
                 f"--out {run_dir / 'eval' / wanted_eval} (run '{name}')"
             )
     evals = {}
@@ -222,9 +217,9 @@ def curve_points(run: dict) -> list:
 # --------------------------------------------------------------------------- checks and significance
 
 
-def check_and_recompute(run: dict, refs: list, ref_path: Path, ref_sha: str, lang: str,
-                        data_fingerprint=None) -> dict:
-    """Recomputes the main evaluation's scores from hyp.txt; they must equal scores.json."""
+def check_reference(run: dict, ref_path: Path, ref_sha: str) -> None:
+    """The run's main evaluation must be scored on ``ref_path``; its other evaluations on another
+    reference are marked ``other_reference`` and kept out of this table and its curves."""
     main = run["main_eval"]
     if main["reference_sha256"] and main["reference_sha256"] != ref_sha:
         raise ReportError(
@@ -232,16 +227,27 @@ def check_and_recompute(run: dict, refs: list, ref_path: Path, ref_sha: str, lan
             f"the reference {ref_path} (sha256 differs): give the --data it was scored on"
         )
     for summary in run["evals"]:
-        # scored on another reference (another corpus's test file): kept out of this table and
-        # its curves, never mixed in; its own test set is reported where it is prepared
         summary["other_reference"] = bool(summary["reference_sha256"] and summary["reference_sha256"] != ref_sha)
-    return recompute_set(run["_loaded_main"], refs, ref_path, lang, data_fingerprint)
 
 
-def recompute_set(loaded: dict, refs: list, ref_path: Path, lang: str, data_fingerprint=None) -> dict:
-    """One scored test set of one run, recomputed from its hyp.txt: it must equal scores.json."""
+def _checked_lines(path: Path, recorded_sha, scores_path: Path, n: int, ref_path: Path) -> list:
+    if not path.is_file():
+        raise ReportError(f"{path}: missing (written by cpmt-evaluate beside {scores_path}): re-run it")
+    if recorded_sha and sha256_of(path) != recorded_sha:
+        raise ReportError(f"{path}: changed since {scores_path} was written (sha256 differs); "
+                          "re-run cpmt-evaluate")
+    lines = read_lines(path)
+    if len(lines) != n:
+        raise ReportError(f"{path}: {len(lines)} lines but the reference {ref_path} has {n}")
+    return lines
+
+
+def read_set(loaded: dict, refs: list, ref_path: Path, data_fingerprint=None) -> dict:
+    """One scored test set of one run, as cpmt-evaluate wrote it: its scores and the texts the
+    bootstrap resamples (hyp.txt; hyp.tok and ref.tok for the tokenised BLEU), all checked."""
+    stored = loaded["scores"]
     if data_fingerprint is not None:
-        scored_on = (loaded["scores"].get("provenance") or {}).get("data")
+        scored_on = (stored.get("provenance") or {}).get("data")
         differences = differing(scored_on, data_fingerprint) if scored_on else ""
         if differences:
             raise ReportError(
@@ -249,52 +255,40 @@ def recompute_set(loaded: dict, refs: list, ref_path: Path, lang: str, data_fing
                 f"the --data {data_fingerprint['data']} of this report ({differences}); compare "
                 "runs of one corpus"
             )
-    hyps = read_lines(loaded["hyp_path"])
-    if len(hyps) != len(refs):
-        raise ReportError(
-            f"{loaded['hyp_path']}: {len(hyps)} lines but the reference {ref_path} has {len(refs)}"
-        )
-    recomputed = score_all(hyps, refs, lang)
-    stored = loaded["scores"]
-    for key in ("bleu_detok", "chrf", "bleu_tok_compound_split"):
-        if abs(recomputed[key]["score"] - stored[key]["score"]) > TOLERANCE:
-            raise ReportError(
-                f"{loaded['scores_path']}: {key} {stored[key]['score']} but hyp.txt scores "
-                f"{recomputed[key]['score']}: re-run scripts/evaluate.sh"
-            )
-        if recomputed[key]["signature"] != stored[key]["signature"]:
-            raise ReportError(
-                f"{loaded['scores_path']}: {key} signature {stored[key]['signature']} differs from "
-                f"this environment's {recomputed[key]['signature']}"
-            )
-    return {"hyps": hyps, "hyps_tok": recomputed["hyps_tok"], "refs_tok": recomputed["refs_tok"], "scores": recomputed}
+    for key, signature in metrics.signatures().items():
+        if stored[key]["signature"] != signature:
+            raise ReportError(f"{loaded['scores_path']}: {key} signature {stored[key]['signature']} "
+                              f"differs from this environment's {signature}: re-run cpmt-evaluate")
+    files, folder = stored["files"], loaded["scores_path"].parent
+    hyps = _checked_lines(loaded["hyp_path"], files.get("hyp_sha256"), loaded["scores_path"], len(refs), ref_path)
+    return {
+        "hyps": hyps,
+        "hyps_tok": _checked_lines(folder / "hyp.tok", files.get("hyp_tok_sha256"), loaded["scores_path"],
+                                   len(refs), ref_path),
+        "refs_tok": _checked_lines(folder / "ref.tok", files.get("ref_tok_sha256"), loaded["scores_path"],
+                                   len(refs), ref_path),
+        "scores": stored,
+    }
 
 
-def paired_bootstrap(named_hyps: list, refs: list, metrics: dict, n_samples: int):
-    """sacreBLEU's paired bootstrap test; named_hyps[0] is the baseline."""
-    from sacrebleu.significance import PairedTest
-
-    test = PairedTest(named_hyps, metrics, references=[refs], test_type="bs", n_samples=n_samples)
-    signatures, results = test()
-    return {k: str(v) for k, v in signatures.items()}, results
-
-
-def significance(runs: dict, baseline: str, recomputed: dict, refs: list, n_samples: int) -> dict:
-    from sacrebleu.metrics import BLEU, CHRF
-
+def significance(runs: dict, baseline: str, texts: dict, refs: list, n_samples: int) -> dict:
     order = [baseline] + [name for name in runs if name != baseline]
     comparisons = {name: {} for name in order[1:]}
     signatures = {}
     if len(order) < 2:
         return {"comparisons": comparisons, "signatures": signatures}
-    detok_sigs, detok = paired_bootstrap(
-        [(name, recomputed[name]["hyps"]) for name in order], refs,
-        {"BLEU": BLEU(), "chrF": CHRF()}, n_samples,
+    detok_sigs, detok = metrics.paired_bootstrap(
+        [(name, texts[name]["hyps"]) for name in order], refs,
+        {"BLEU": metrics.bleu_detok_metric(), "chrF": metrics.chrf_metric()}, n_samples,
     )
-    tok_refs = recomputed[baseline]["refs_tok"]
-    tok_sigs, tok = paired_bootstrap(
-        [(name, recomputed[name]["hyps_tok"]) for name in order], tok_refs,
-        {"BLEU": tok_bleu_metric()}, n_samples,
+    tok_refs = texts[baseline]["refs_tok"]
+    for name in order[1:]:
+        if texts[name]["refs_tok"] != tok_refs:
+            raise ReportError(f"ref.tok of '{name}' differs from the baseline's: both must come from "
+                              "one reference and one tokeniser; re-run cpmt-evaluate")
+    tok_sigs, tok = metrics.paired_bootstrap(
+        [(name, texts[name]["hyps_tok"]) for name in order], tok_refs,
+        {"BLEU": metrics.tok_bleu_metric()}, n_samples,
     )
     tables = [
         ("bleu_detok", "BLEU (detok sacreBLEU)", detok["BLEU"], detok_sigs["BLEU"]),
@@ -517,8 +511,8 @@ def render_markdown(report: dict) -> str:
         "| run | metric | baseline | run | Δ | p-value | significant at 0.05 |",
         "|---|---|---:|---:|---:|---:|---|",
     ]
-    for name, metrics in report["significance"]["comparisons"].items():
-        for entry in metrics.values():
+    for name, compared in report["significance"]["comparisons"].items():
+        for entry in compared.values():
             verdict = "yes" if entry["significant_at_0.05"] else "no"
             if entry["significant_at_0.05"]:
                 verdict += " (gain)" if entry["delta"] > 0 else " (loss)"
@@ -528,8 +522,8 @@ def render_markdown(report: dict) -> str:
                 f"| {_num(entry['p_value'], '{:.4f}')} | {verdict} |"
             )
     lines.append("")
-    for name, metrics in report["significance"]["comparisons"].items():
-        b = metrics.get("bleu_detok")
+    for name, compared in report["significance"]["comparisons"].items():
+        b = compared.get("bleu_detok")
         if b:
             word = "a significant gain" if b["gain_significant_at_0.05"] else (
                 "a significant loss" if b["significant_at_0.05"] else "not significant")
@@ -578,7 +572,7 @@ def render_markdown(report: dict) -> str:
         lines.append("")
     lines += ["## How the numbers were computed", ""]
     for key, sig in report["metric_signatures"].items():
-        description = report["metric_descriptions"][key].rstrip(".")
+        description = metrics.DESCRIPTIONS[key]
         lines.append(f"- `{key}`: {description}. Signature `{sig}`.")
     for key, sig in report["significance"]["signatures"].items():
         lines.append(f"- paired bootstrap `{key}`: signature `{sig}`.")
@@ -594,7 +588,7 @@ def render_markdown(report: dict) -> str:
 
 
 def further_test_sets(runs: dict) -> list:
-    """Test sets scored beside every run's main one (evaluate.sh's EVAL_DIR/NAME), sorted.
+    """Test sets scored beside every run's main one (cpmt-evaluate's EVAL_DIR/NAME), sorted.
 
     A set that only some runs were scored on cannot be compared and is left out of the report.
     """
@@ -606,13 +600,13 @@ def further_test_sets(runs: dict) -> list:
     return sorted(common or ())
 
 
-def test_set_entry(name, ref_path, ref_sha, n, runs, recomputed, sig) -> dict:
+def test_set_entry(name, ref_path, ref_sha, n, runs, texts, sig) -> dict:
     """Scores and significance of every run on one test set, for report.json and report.md."""
     return {
         "reference": str(Path(ref_path).resolve()),
         "reference_sha256": ref_sha,
         "num_sentences": n,
-        "scores": {run_name: {key: recomputed[run_name]["scores"][key]["score"]
+        "scores": {run_name: {key: texts[run_name]["scores"][key]["score"]
                               for key in ("bleu_detok", "chrf", "bleu_tok_compound_split")}
                    for run_name in runs},
         "comparisons": sig["comparisons"],
@@ -647,10 +641,12 @@ def build_report(args) -> dict:
         data_fingerprint = fingerprint(data / "bin", src, tgt, spm_model_of(data / "bin"))
     except ProvenanceError:
         data_fingerprint = None  # a corpus without bin/ (scores only): nothing to pair with
-    recomputed = {name: check_and_recompute(run, refs, ref_path, ref_sha, tgt, data_fingerprint)
-                  for name, run in runs.items()}
-    sig = significance(runs, baseline, recomputed, refs, args.bootstrap_samples)
-    test_sets = {subset: test_set_entry(subset, ref_path, ref_sha, len(refs), runs, recomputed, sig)}
+    for run in runs.values():
+        check_reference(run, ref_path, ref_sha)
+    texts = {name: read_set(run["_loaded_main"], refs, ref_path, data_fingerprint)
+             for name, run in runs.items()}
+    sig = significance(runs, baseline, texts, refs, args.bootstrap_samples)
+    test_sets = {subset: test_set_entry(subset, ref_path, ref_sha, len(refs), runs, texts, sig)}
     for name in further_test_sets(runs):
         set_ref = data / "raw" / f"{name}.{tgt}"
         if not set_ref.is_file():
@@ -664,10 +660,10 @@ def build_report(args) -> dict:
             if stored_sha and stored_sha != set_sha:
                 raise ReportError(f"{loaded[run_name]['scores_path']}: scored against another "
                                   f"reference than {set_ref} (sha256 differs)")
-        set_recomputed = {run_name: recompute_set(loaded[run_name], set_refs, set_ref, tgt, data_fingerprint)
-                          for run_name in runs}
-        set_sig = significance(runs, baseline, set_recomputed, set_refs, args.bootstrap_samples)
-        test_sets[name] = test_set_entry(name, set_ref, set_sha, len(set_refs), runs, set_recomputed, set_sig)
+        set_texts = {run_name: read_set(loaded[run_name], set_refs, set_ref, data_fingerprint)
+                     for run_name in runs}
+        set_sig = significance(runs, baseline, set_texts, set_refs, args.bootstrap_samples)
+        test_sets[name] = test_set_entry(name, set_ref, set_sha, len(set_refs), runs, set_texts, set_sig)
     import sacrebleu
 
     seed = os.environ.get("SACREBLEU_SEED", "12345")
@@ -675,7 +671,7 @@ def build_report(args) -> dict:
     report = {
         "schema": SCHEMA,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "scripts/compare_runs.py", *args.argv]),
+        "command": " ".join(["cpmt-compare", *args.argv]),
         "baseline": baseline,
         "main_eval": args.eval,
         "data": {
@@ -688,9 +684,6 @@ def build_report(args) -> dict:
         },
         "metric_signatures": {
             key: base_stored[key]["signature"] for key in ("bleu_detok", "bleu_tok_compound_split", "chrf")
-        },
-        "metric_descriptions": {
-            key: base_stored[key].get("computed_as", "") for key in ("bleu_detok", "bleu_tok_compound_split", "chrf")
         },
         "runs": {},
         "significance": {
@@ -720,7 +713,7 @@ def build_report(args) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="scripts/compare_runs.py",
+        prog="cpmt-compare",
         description="Compare fairseq runs (BLEU, chrF, params, training time, speed) with "
         "paired bootstrap significance against a baseline and plots.",
     )
@@ -750,7 +743,7 @@ def main(argv=None) -> int:
         }
         markdown = render_markdown(report)
     except ReportError as err:
-        print(f"compare_runs: error: {err}", file=sys.stderr)
+        print(f"cpmt-compare: error: {err}", file=sys.stderr)
         return 2
     with open(out / "report.json", "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2, ensure_ascii=False)
@@ -764,8 +757,8 @@ def main(argv=None) -> int:
             f"(tok, compound-split)  chrF2 {m['chrf']:.2f}  params {run['training']['params']:,}  "
             f"train {_hms(run['training']['wall_seconds'])}"
         )
-    for name, metrics in report["significance"]["comparisons"].items():
-        b = metrics["bleu_detok"]
+    for name, compared in report["significance"]["comparisons"].items():
+        b = compared["bleu_detok"]
         print(f"{name} vs {report['baseline']}: ΔBLEU {b['delta']:+.2f}, p = {b['p_value']:.4f}"
               f" ({'significant' if b['significant_at_0.05'] else 'not significant'} at 0.05)")
     print(f"report: {out / 'report.md'}")

@@ -5,8 +5,7 @@ valid: newstest2013 (3000 lines); test: newstest2014, the "full" version (3003 l
 ``test-full.tgz``, what ``sacrebleu -t wmt14/full -l en-de`` scores against).
 This is not fairseq's ``prepare-wmt14en2de.sh`` default, which trains on WMT17 data.
 
-Run ``scripts/prepare_wmt14_en_de.sh --help`` (or ``PYTHONPATH=scripts python -m
-pipeline.wmt14 --help``).  Steps, each skipped when already complete:
+Run ``scripts/prepare_wmt14_en_de.sh --help`` (or ``cpmt-prepare-wmt14 --help``).  Steps, each skipped when already complete:
 
 1. download the five archives to ``--download-dir`` (default ``DATA_DIR/downloads``),
    resumable, each checked against its published checksum (see ``RESOURCES``);
@@ -16,7 +15,7 @@ pipeline.wmt14 --help``).  Steps, each skipped when already complete:
    concatenated (Europarl, Common Crawl, News Commentary, in that order), valid is
    ``dev/newstest2013.{en,de}``, test is the ``<seg>`` text of
    ``test-full/newstest2014-deen-{src.en,ref.de}.sgm`` with XML entities unescaped;
-4. run ``scripts/prepare_corpus.sh --input DATA_DIR/input --src en --tgt de --out DATA_DIR``.
+4. prepare DATA_DIR/input as ``cpmt-prepare-corpus --input DATA_DIR/input --src en --tgt de --out DATA_DIR`` would (:func:`contextpool_mt.corpus.prepare`, in this process).
 
 Checksums can be replaced for testing or for a re-packaged mirror with ``--checksums FILE``
 or the ``CONTEXTPOOL_CHECKSUMS`` environment variable naming such a file
@@ -31,12 +30,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from pipeline import download as dl
+from contextpool_mt import corpus
+from contextpool_mt import download as dl
 
 PROG = "prepare_wmt14_en_de"
 CHECKSUMS_ENV = "CONTEXTPOOL_CHECKSUMS"
@@ -204,10 +203,6 @@ def sgm_pair_to_text(src_sgm: str, ref_sgm: str, out_src: str, out_ref: str) -> 
 # --------------------------------------------------------------------------- assembly
 
 
-def _count_lines(path: str) -> int:
-    from pipeline.corpus import count_lines
-
-    return count_lines(path)
 
 
 def _append(dst, path: str) -> None:
@@ -270,7 +265,7 @@ def assemble_input(data_dir: str, folders: Dict[str, str], fingerprint: str) -> 
     with open(os.path.join(tmp, "train.en"), "wb") as fen, open(os.path.join(tmp, "train.de"), "wb") as fde:
         for key in TRAIN_KEYS:
             en, de = (os.path.join(folders[key], m) for m in res[key].members)
-            n_en, n_de = _count_lines(en), _count_lines(de)
+            n_en, n_de = corpus.count_lines(en), corpus.count_lines(de)
             if n_en != n_de:
                 raise Wmt14Error(f"{en} has {n_en} lines but {de} has {n_de}; the archive is damaged")
             _append(fen, en)
@@ -281,7 +276,7 @@ def assemble_input(data_dir: str, folders: Dict[str, str], fingerprint: str) -> 
     en, de = (os.path.join(folders["newstest2013"], m) for m in res["newstest2013"].members)
     shutil.copyfile(en, os.path.join(tmp, "valid.en"))
     shutil.copyfile(de, os.path.join(tmp, "valid.de"))
-    counts["newstest2013"] = _count_lines(en)
+    counts["newstest2013"] = corpus.count_lines(en)
     log(f"  valid = newstest2013: {counts['newstest2013']} lines")
     # test: newstest2014 (full) from sgm.
     src_sgm, ref_sgm = (os.path.join(folders["newstest2014"], m) for m in res["newstest2014"].members)
@@ -300,16 +295,15 @@ def assemble_input(data_dir: str, folders: Dict[str, str], fingerprint: str) -> 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="prepare_wmt14_en_de.sh",
         description=(
             "Download WMT14 EN-DE (Europarl v7 + Common Crawl + News Commentary v9; "
             "newstest2013 valid; newstest2014 full test), check every archive's published "
-            "checksum, extract safely, and run scripts/prepare_corpus.sh on it. Each step is "
+            "checksum, extract safely, and prepare it as cpmt-prepare-corpus does. Each step is "
             "skipped when already complete; downloads resume."
         ),
         epilog=(
             "Output: DATA_DIR/downloads (archives, unless --download-dir), DATA_DIR/input/"
-            "{train,valid,test}.{en,de}, then prepare_corpus.sh's DATA_DIR/{raw,spm,"
+            "{train,valid,test}.{en,de}, then cpmt-prepare-corpus's DATA_DIR/{raw,spm,"
             f"spm_encoded,bin}}. Checksums: --checksums FILE or ${CHECKSUMS_ENV}=FILE with "
             "'<hex>  <file name>' lines replace the published ones (for tests and mirrors)."
         ),
@@ -323,34 +317,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--download-only", action="store_true", help="stop after the downloads are verified")
     p.add_argument("--keep-extracted", action="store_true", help="keep DATA_DIR/extracted after DATA_DIR/input is assembled")
     p.add_argument("--no-progress", action="store_true", help="no download progress lines")
-    # Passed on to prepare_corpus.sh:
-    p.add_argument("--vocab-size", type=int, default=32000, help="SentencePiece vocabulary (default 32000)")
-    p.add_argument("--max-len", type=int, default=250, help="train: max whitespace tokens per side (default 250)")
-    p.add_argument("--ratio", type=float, default=1.5, help="train: max token-count ratio (default 1.5)")
-    p.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)), help="threads / processes for SentencePiece and fairseq-preprocess")
-    p.add_argument("--spm-model-type", choices=("unigram", "bpe"), default="unigram", help="SentencePiece model type (default unigram)")
-    p.add_argument("--dedup", action="store_true", help="train: drop exact duplicate pairs")
-    p.add_argument("--bad-utf8", choices=("error", "drop"), default="error", help="train lines that are not UTF-8: error (default) or drop")
+    corpus.add_processing_options(p)  # handed on to corpus preparation
     p.add_argument("--test-prefix", metavar="NAME=P", action="append", default=[],
                    help="another test set beside newstest2014, from plain-text P.en and P.de you have "
                         "(e.g. newstest2015=DIR/newstest2015 from `sacrebleu -t wmt15 -l en-de --echo "
-                        "src/ref`); repeat for more years; each is scored on its own by evaluate.sh")
+                        "src/ref`); repeat for more years; each is scored on its own by cpmt-evaluate")
     return p
 
 
-def corpus_command(args: argparse.Namespace, input_dir: str) -> List[str]:
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "prepare_corpus.sh")
-    cmd = [
-        "bash", script, "--input", input_dir, "--src", "en", "--tgt", "de", "--out", args.out,
-        "--vocab-size", str(args.vocab_size), "--max-len", str(args.max_len),
-        "--ratio", str(args.ratio), "--workers", str(args.workers),
-        "--spm-model-type", args.spm_model_type, "--bad-utf8", args.bad_utf8,
-    ]
-    if args.dedup:
-        cmd.append("--dedup")
-    for extra in args.test_prefix:
-        cmd += ["--test-prefix", extra]
-    return cmd
+def corpus_options(args: argparse.Namespace, input_dir: str) -> "corpus.Options":
+    """Corpus preparation of the assembled DATA_DIR/input (newstest2014 is its test set)."""
+    prefixes = {split: os.path.join(input_dir, split) for split in corpus.SPLITS}
+    prefixes.update(corpus.named_test_prefixes(args.test_prefix))
+    return corpus.Options(src="en", tgt="de", out=args.out, prefixes=prefixes,
+                          **corpus.processing_options(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -358,6 +338,10 @@ def run(args: argparse.Namespace) -> int:
         if "=" not in extra:
             raise Wmt14Error(f"--test-prefix {extra}: give NAME=PREFIX (newstest2014 stays the main "
                              "test set; e.g. --test-prefix newstest2015=DIR/newstest2015)")
+    try:
+        corpus.named_test_prefixes(args.test_prefix)
+    except ValueError as err:
+        raise Wmt14Error(str(err)) from None
     data_dir = args.out
     download_dir = args.download_dir or os.path.join(data_dir, "downloads")
     os.makedirs(data_dir, exist_ok=True)
@@ -390,17 +374,16 @@ def run(args: argparse.Namespace) -> int:
             if not args.keep_extracted:
                 shutil.rmtree(os.path.join(data_dir, "extracted"), ignore_errors=True)
 
-    cmd = corpus_command(args, input_dir)
-    log("running " + " ".join(cmd))
-    env = dict(os.environ, PYTHON=sys.executable)
-    return subprocess.run(cmd, env=env).returncode
+    log(f"preparing the corpus from {input_dir}")
+    corpus.prepare(corpus_options(args, input_dir))
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (Wmt14Error, dl.DownloadError, dl.UnsafeArchive) as e:
+    except (Wmt14Error, corpus.CorpusError, dl.DownloadError, dl.UnsafeArchive) as e:
         print(f"[{PROG}] error: {e}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:

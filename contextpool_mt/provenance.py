@@ -14,7 +14,7 @@ still loads: ``check`` then returns a note saying its provenance cannot be check
 one thing the checkpoint itself shows -- its embedding rows against the dictionary size -- is
 checked.
 
-    python -m pipeline.provenance record --data DATA_BIN --out RUN_DIR/checkpoints
+    python -m contextpool_mt.provenance record --data DATA_BIN --out RUN_DIR/checkpoints
 """
 
 import argparse

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Write the synthetic English->German demo corpus: DIR/{train,valid,test}.{en,de}.
 
-    python scripts/make_synthetic_corpus.py --out DIR [--train 20000] [--valid 500]
+    cpmt-make-demo-corpus --out DIR [--train 20000] [--valid 500]
         [--test 500] [--seed 1] [--tokenized]
 
 One sentence per line, UTF-8, the .en and .de files of a split aligned line by line. No
@@ -9,7 +8,7 @@ sentence occurs twice anywhere, so valid and test are disjoint from train. The s
 sizes give byte-identical files on any machine (test and valid do not depend on --train).
 Files are written under temporary names and renamed at the end; the six target files are
 removed first, so an interrupted run never leaves a complete-looking mix of old and new files.
-The grammar and its phenomena are described in scripts/pipeline/synthetic.py.
+The grammar and its phenomena are described in contextpool_mt/demo/ (lexicon.py, grammar.py).
 """
 
 from __future__ import annotations
@@ -20,10 +19,7 @@ import sys
 import tempfile
 import time
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from pipeline import synthetic  # noqa: E402
+from contextpool_mt.demo import grammar
 
 SPLITS = ("train", "valid", "test")
 LANGS = ("en", "de")
@@ -105,7 +101,7 @@ def write_corpus(out_dir: str, corpus: dict, tokenized: bool = False) -> list[st
                     for pair in corpus[split]:
                         text = getattr(pair, lang)
                         if tokenized:
-                            text = " ".join(synthetic.tokens(text))
+                            text = " ".join(grammar.tokens(text))
                         f.write(text + "\n")
         # train last: a run killed between renames lacks train files
         for final in sorted(temps, key=lambda p: os.path.basename(p).startswith("train")):
@@ -122,16 +118,16 @@ def summary(corpus: dict, args: argparse.Namespace, seconds: float) -> str:
     lines = [f"synthetic {src}-{tgt} corpus in {args.out} (seed {args.seed}, "
              f"{seconds:.1f} s)"]
     for split in SPLITS:
-        st = synthetic.corpus_stats(corpus[split])
+        st = grammar.corpus_stats(corpus[split])
         lines.append(
             f"  {split:5s}: {st['pairs']:6d} pairs; {src} {st[src + '_tokens']:7d} tokens "
             f"{st[src + '_types']:5d} types; {tgt} {st[tgt + '_tokens']:7d} tokens "
             f"{st[tgt + '_types']:5d} types; {st[src + '_words']:.1f}/{st[tgt + '_words']:.1f} "
             f"words per sentence")
-    st = synthetic.corpus_stats(corpus["train"])
+    st = grammar.corpus_stats(corpus["train"])
     lines.append("  share of train pairs per phenomenon:")
     for tag, share in sorted(st["share"].items(), key=lambda kv: -kv[1]):
-        lines.append(f"    {tag:16s} {100 * share:5.1f}%  {synthetic.PHENOMENA[tag]}")
+        lines.append(f"    {tag:16s} {100 * share:5.1f}%  {grammar.PHENOMENA[tag]}")
     return "\n".join(lines)
 
 
@@ -140,8 +136,8 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     if os.path.isdir(args.out):
         remove_outputs(args.out)
-    corpus = synthetic.generate_corpus(train=args.train, valid=args.valid, test=args.test,
-                                       seed=args.seed)
+    corpus = grammar.generate_corpus(train=args.train, valid=args.valid, test=args.test,
+                                     seed=args.seed)
     write_corpus(args.out, corpus, tokenized=args.tokenized)
     print(summary(corpus, args, time.perf_counter() - start))
     return 0

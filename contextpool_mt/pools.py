@@ -1,8 +1,8 @@
 """What ContextPool's pools learn: predicted sizes and weights of a checkpoint on a test set.
 
-Command line (``scripts/inspect_pools.py`` runs :func:`main`)::
+Command line (``cpmt-inspect-pools`` runs :func:`main`)::
 
-    python scripts/inspect_pools.py --data DATA_DIR --checkpoint CKPT [--checkpoint CKPT2 ...] \\
+    cpmt-inspect-pools --data DATA_DIR --checkpoint CKPT [--checkpoint CKPT2 ...] \\
         --out DIR [--subset test] [--sentence 0] [--src en --tgt de] [--max-tokens 4096]
 
 For every checkpoint, the model reads every sentence of the prepared split
@@ -33,6 +33,7 @@ import argparse
 import json
 import logging
 import math
+import pickle
 import sys
 import unicodedata
 from pathlib import Path
@@ -76,34 +77,33 @@ def summarize(values) -> dict:
 # --------------------------------------------------------------------------- the model
 
 
-def check_data(checkpoint: Path, data_bin: Path, src: str, tgt: str) -> None:
-    """Stop unless ``checkpoint`` was trained on ``data_bin`` (pipeline.provenance)."""
-    from fairseq_plugins.checkpoint_loading import CheckpointError, load_checkpoint
-    from pipeline.provenance import ProvenanceError, check, spm_model_of
-
-    try:
-        state = load_checkpoint(str(checkpoint))
-        result = check(checkpoint, state, data_bin, src, tgt, spm_model_of(data_bin))
-    except (CheckpointError, ProvenanceError) as err:
-        raise PoolInspectionError(str(err)) from err
-    if not result["checked"]:
-        logging.getLogger(__name__).warning("%s", result["note"])
-
-
 def load(checkpoint: Path, data_bin: Path, src: str, tgt: str):
-    """Model and task of a checkpoint, with the task's data pointed at ``data_bin``."""
+    """Model, task and checkpoint_info of a checkpoint read once, its data pointed at ``data_bin``.
+
+    Stops unless the checkpoint was trained on ``data_bin`` (contextpool_mt.provenance).
+    """
     import fairseq_plugins  # noqa: F401  (registers the model, allowlists checkpoint contents)
     from fairseq import checkpoint_utils
 
+    from contextpool_mt.checkpoints import checkpoint_info
+    from contextpool_mt.provenance import ProvenanceError, check, spm_model_of
+
     if not checkpoint.is_file():
         raise PoolInspectionError(f"{checkpoint}: no such checkpoint file")
-    check_data(checkpoint, data_bin, src, tgt)
     overrides = {"data": str(data_bin), "source_lang": src, "target_lang": tgt}
-    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
-        [str(checkpoint)], arg_overrides=overrides
-    )
-    model = models[0].eval()
-    return model, cfg, task
+    try:
+        state = checkpoint_utils.load_checkpoint_to_cpu(str(checkpoint), overrides)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise PoolInspectionError(f"{checkpoint}: cannot be read as a fairseq checkpoint ({err})") from err
+    try:
+        result = check(checkpoint, state, data_bin, src, tgt, spm_model_of(data_bin))
+    except ProvenanceError as err:
+        raise PoolInspectionError(str(err)) from err
+    if not result["checked"]:
+        logging.getLogger(__name__).warning("%s", result["note"])
+    info = checkpoint_info(checkpoint, state)
+    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)], state=state)
+    return models[0].eval(), task, info
 
 
 def pool_modules(model):
@@ -171,9 +171,7 @@ def inspect_checkpoint(checkpoint: Path, data: Path, subset: str, src: str, tgt:
     """Statistics of every pool of ``checkpoint`` over the split, and one sentence's matrices."""
     import torch
 
-    from pipeline.evaluate import checkpoint_info
-
-    model, cfg, task = load(checkpoint, data / "bin", src, tgt)
+    model, task, info = load(checkpoint, data / "bin", src, tgt)
     pools = pool_modules(model)
     try:
         task.load_dataset(subset)
@@ -249,7 +247,6 @@ def inspect_checkpoint(checkpoint: Path, data: Path, subset: str, src: str, tgt:
             "_sizes": all_sizes,
             "_weights": all_weights,
         })
-    info = checkpoint_info(checkpoint)
     return {
         "checkpoint": str(checkpoint.resolve()),
         "epoch": info.get("epoch"),
@@ -371,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Histograms and heatmaps of what ContextPool's pools learn (see module doc)."
     )
     parser.add_argument("--data", required=True, type=Path,
-                        help="prepared corpus (scripts/prepare_corpus.sh output: bin/, spm/)")
+                        help="prepared corpus (cpmt-prepare-corpus output: bin/, spm/)")
     parser.add_argument("--checkpoint", required=True, type=Path, action="append",
                         help="a ContextPool checkpoint; repeat for several (e.g. early, middle, final)")
     parser.add_argument("--out", required=True, type=Path, help="output directory")

@@ -1,7 +1,6 @@
 """Bring-your-own parallel corpus -> cleaned text -> SentencePiece -> fairseq binaries.
 
-Run it as ``PYTHONPATH=scripts python -m pipeline.corpus --help`` or through the thin
-wrapper ``scripts/prepare_corpus.sh``.  Input is three pairs of plain-text files,
+Run it as ``cpmt-prepare-corpus --help``.  Input is three pairs of plain-text files,
 ``PREFIX.SRC`` / ``PREFIX.TGT`` (one sentence per line, UTF-8) for train, valid and test.
 Output, under ``--out DATA_DIR``::
 
@@ -50,7 +49,7 @@ import subprocess
 import sys
 import time
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 SPLITS = ("train", "valid", "test")
@@ -168,9 +167,13 @@ def decode_line(path: str, lineno: int, raw: bytes) -> str:
 # --------------------------------------------------------------------------- options
 
 
+DEFAULT_WORKERS = max(1, min(8, os.cpu_count() or 1))
+
+
 @dataclass
 class Options:
-    input_dir: Optional[str]
+    """One corpus preparation; the defaults here are the command line's (add_processing_options)."""
+
     src: str
     tgt: str
     out: str
@@ -180,7 +183,7 @@ class Options:
     ratio: float = 1.5
     dedup: bool = False
     bad_utf8: str = "error"
-    workers: int = 1
+    workers: int = DEFAULT_WORKERS
     spm_model_type: str = "unigram"
     character_coverage: float = 0.9999
     spm_max_sentences: int = 2_000_000
@@ -631,7 +634,33 @@ def prepare(opts: Options) -> None:
 # --------------------------------------------------------------------------- CLI
 
 
-def build_parser(prog: str = "prepare_corpus.sh") -> argparse.ArgumentParser:
+def add_processing_options(p: argparse.ArgumentParser) -> None:
+    """The cleaning, SentencePiece and binarisation options, with Options' defaults (also used
+    by cpmt-prepare-wmt14, which hands them on)."""
+    d = {f.name: f.default for f in fields(Options)}
+    p.add_argument("--vocab-size", type=int, default=d["vocab_size"], help="SentencePiece vocabulary size (default %(default)s)")
+    p.add_argument("--max-len", type=int, default=d["max_len"], help="train: drop pairs with a side longer than this many whitespace tokens; 0 = no limit (default %(default)s)")
+    p.add_argument("--ratio", type=float, default=d["ratio"], help="train: drop pairs whose token-count ratio exceeds this; 0 = no limit (default %(default)s)")
+    p.add_argument("--dedup", action="store_true", help="train: also drop exact duplicate pairs")
+    p.add_argument("--bad-utf8", choices=("error", "drop"), default=d["bad_utf8"], help="train lines that are not valid UTF-8: stop with an error (default) or drop the pair; valid/test always stop")
+    p.add_argument("--workers", type=int, default=d["workers"], help="threads / processes for SentencePiece and fairseq-preprocess (default %(default)s)")
+    p.add_argument("--spm-model-type", choices=("unigram", "bpe"), default=d["spm_model_type"], help="SentencePiece model type (default %(default)s)")
+    p.add_argument("--character-coverage", type=float, default=d["character_coverage"], help="SentencePiece character coverage (default %(default)s)")
+    p.add_argument("--spm-max-sentences", type=int, default=d["spm_max_sentences"], help="train SentencePiece on at most this many sampled sentences; 0 = all (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d["seed"], help="random seed for SentencePiece's sampling (default %(default)s)")
+
+
+def processing_options(args: argparse.Namespace) -> dict:
+    """The Options fields that add_processing_options parsed into ``args``."""
+    return dict(
+        vocab_size=args.vocab_size, max_len=args.max_len, ratio=args.ratio, dedup=args.dedup,
+        bad_utf8=args.bad_utf8, workers=max(1, args.workers), spm_model_type=args.spm_model_type,
+        character_coverage=args.character_coverage, spm_max_sentences=args.spm_max_sentences,
+        seed=args.seed,
+    )
+
+
+def build_parser(prog: str = "cpmt-prepare-corpus") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
         description=(
@@ -656,39 +685,40 @@ def build_parser(prog: str = "prepare_corpus.sh") -> argparse.ArgumentParser:
                    help="test files are P.SRC and P.TGT (default DIR/test). Repeat with NAME=P for "
                         "more test sets, e.g. --test-prefix newstest2015=DIR/newstest2015: each is "
                         "encoded with the same SentencePiece model and dictionary into raw/NAME.*, "
-                        "bin/NAME.* and scored on its own by evaluate.sh")
-    p.add_argument("--vocab-size", type=int, default=32000, help="SentencePiece vocabulary size (default 32000)")
-    p.add_argument("--max-len", type=int, default=250, help="train: drop pairs with a side longer than this many whitespace tokens; 0 = no limit (default 250)")
-    p.add_argument("--ratio", type=float, default=1.5, help="train: drop pairs whose token-count ratio exceeds this; 0 = no limit (default 1.5)")
-    p.add_argument("--dedup", action="store_true", help="train: also drop exact duplicate pairs")
-    p.add_argument("--bad-utf8", choices=("error", "drop"), default="error", help="train lines that are not valid UTF-8: stop with an error (default) or drop the pair; valid/test always stop")
-    p.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)), help="threads / processes for SentencePiece and fairseq-preprocess")
-    p.add_argument("--spm-model-type", choices=("unigram", "bpe"), default="unigram", help="SentencePiece model type (default unigram)")
-    p.add_argument("--character-coverage", type=float, default=0.9999, help="SentencePiece character coverage (default 0.9999)")
-    p.add_argument("--spm-max-sentences", type=int, default=2_000_000, help="train SentencePiece on at most this many sampled sentences; 0 = all (default 2000000)")
-    p.add_argument("--seed", type=int, default=1, help="random seed for SentencePiece's sampling")
+                        "bin/NAME.* and scored on its own by cpmt-evaluate")
+    add_processing_options(p)
     p.add_argument("--force", action="store_true", help="redo every step even if complete")
     p.add_argument("--stop-after", choices=STEPS, help="stop after this step")
     return p
 
 
-def options_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Options:
-    prefixes = {}
-    extra_tests = {}
-    main_tests = [value for value in args.test_prefix if "=" not in value]
-    if len(main_tests) > 1:
-        parser.error(f"--test-prefix without NAME= given {len(main_tests)} times: name the extra "
-                     "test sets (--test-prefix NAME=P)")
-    for value in args.test_prefix:
+def named_test_prefixes(values) -> Dict[str, str]:
+    """{NAME: P} of the ``--test-prefix NAME=P`` values (the others are the main test set's);
+    raises ValueError with the message for a bad or repeated name."""
+    named = {}
+    for value in values:
         if "=" not in value:
             continue
         name, prefix = value.split("=", 1)
         if not re.fullmatch(r"[A-Za-z0-9_]+", name) or name in SPLITS or re.fullmatch(r"test\d+", name):
-            parser.error(f"--test-prefix {value}: NAME must be letters, digits or _ and not "
-                         "train, valid, test or testN")
-        if name in extra_tests:
-            parser.error(f"--test-prefix {name}= given twice")
-        extra_tests[name] = prefix
+            raise ValueError(f"--test-prefix {value}: NAME must be letters, digits or _ and not "
+                             "train, valid, test or testN")
+        if name in named:
+            raise ValueError(f"--test-prefix {name}= given twice")
+        named[name] = prefix
+    return named
+
+
+def options_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Options:
+    prefixes = {}
+    main_tests = [value for value in args.test_prefix if "=" not in value]
+    if len(main_tests) > 1:
+        parser.error(f"--test-prefix without NAME= given {len(main_tests)} times: name the extra "
+                     "test sets (--test-prefix NAME=P)")
+    try:
+        extra_tests = named_test_prefixes(args.test_prefix)
+    except ValueError as err:
+        parser.error(str(err))
     args.test_prefix = main_tests[0] if main_tests else None
     for split in SPLITS:
         given = getattr(args, f"{split}_prefix")
@@ -705,13 +735,8 @@ def options_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser)
         parser.error("--vocab-size must be positive")
     if args.src == args.tgt:
         parser.error("--src and --tgt must differ")
-    return Options(
-        input_dir=args.input, src=args.src, tgt=args.tgt, out=args.out, prefixes=prefixes,
-        vocab_size=args.vocab_size, max_len=args.max_len, ratio=args.ratio, dedup=args.dedup,
-        bad_utf8=args.bad_utf8, workers=max(1, args.workers), spm_model_type=args.spm_model_type,
-        character_coverage=args.character_coverage, spm_max_sentences=args.spm_max_sentences,
-        seed=args.seed, force=args.force, stop_after=args.stop_after,
-    )
+    return Options(src=args.src, tgt=args.tgt, out=args.out, prefixes=prefixes,
+                   force=args.force, stop_after=args.stop_after, **processing_options(args))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

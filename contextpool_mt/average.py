@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """Averages the model parameters of several fairseq checkpoints of one run.
 
-    python scripts/average_checkpoints.py --inputs runs/x/checkpoints \\
+    cpmt-average --inputs runs/x/checkpoints \\
         --num-epoch-checkpoints 5 --output runs/x/checkpoints/checkpoint_avg5.pt
-    python scripts/average_checkpoints.py --inputs a.pt b.pt c.pt --output avg.pt
+    cpmt-average --inputs a.pt b.pt c.pt --output avg.pt
 
 With ``--num-epoch-checkpoints N`` (or ``--num-update-checkpoints N``) the single
 directory in ``--inputs`` is searched for its last N epoch checkpoints
@@ -18,8 +17,9 @@ configuration (architecture and model hyperparameters, not training settings
 such as lr, seed or save_dir) must match the first one. Parameters are summed in
 float64 and written back in their original dtype. The output keeps the first
 checkpoint's other fields (cfg/args, ...) so fairseq-generate loads it, drops the
-optimizer state, records the averaged files in ``extra_state["averaged_checkpoints"]``
-and is written atomically (temporary file + ``os.replace``).
+optimizer state, records every input with its epoch and num_updates in
+``extra_state["averaged_checkpoints"]`` (so that nobody needs to open the inputs again to know
+what was averaged) and is written atomically (temporary file + ``os.replace``).
 """
 
 import argparse
@@ -31,14 +31,10 @@ from collections.abc import Mapping
 
 import torch
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+from fairseq_plugins.checkpoint_loading import CheckpointError, load_checkpoint
 
-from fairseq_plugins.checkpoint_loading import CheckpointError, load_checkpoint  # noqa: E402
-
-sys.path.insert(0, os.path.join(REPO_ROOT, "scripts"))
-from pipeline import provenance  # noqa: E402
+from contextpool_mt import provenance
+from contextpool_mt.checkpoints import AVERAGED_KEY, progress_of
 
 EPOCH_PATTERN = re.compile(r"^checkpoint(\d+)\.pt$")
 UPDATE_PATTERN = re.compile(r"^checkpoint_(\d+)_(\d+)\.pt$")
@@ -271,6 +267,7 @@ def average_checkpoints(paths, log=print):
     dropped = [k for k in DROPPED_FIELDS if first_state.pop(k, None) is not None]
     extra = dict(first_state.get("extra_state") or {})
     first_data = provenance.recorded_for(paths[0], first_state)
+    members = [{"path": os.path.abspath(paths[0]), **progress_of(first_state)}]
     dropped += [f"extra_state.{k}" for k in DROPPED_EXTRA_STATE if extra.pop(k, None) is not None]
 
     # Tied weights (shared embeddings) are one storage in the file: average them once
@@ -295,6 +292,7 @@ def average_checkpoints(paths, log=print):
                 "they are different models or configurations:\n  - " + "\n  - ".join(problems)
             )
         data = provenance.recorded_for(path, state)
+        members.append({"path": os.path.abspath(path), **progress_of(state)})
         if (first_data is None) != (data is None) or (data and provenance.differing(first_data, data)):
             raise AverageError(
                 f"{path} cannot be averaged with {paths[0]} (the first checkpoint): they were "
@@ -324,7 +322,7 @@ def average_checkpoints(paths, log=print):
 
     result = dict(first_state)
     result["model"] = averaged
-    extra["averaged_checkpoints"] = [os.path.abspath(p) for p in paths]
+    extra[AVERAGED_KEY] = members
     extra["averaged_dropped"] = dropped
     if first_data is not None:
         extra[provenance.EXTRA_STATE_KEY] = first_data

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -129,175 +130,247 @@ def parse_train_log_lines(lines: Iterable[str], source: str = "<train.log>") -> 
       ``fairseq_wps_mean``: the words-weighted mean of fairseq's own per-epoch
       ``wps`` (``words / sum(words_e / wps_e)``).
     """
-    segments = []
-    current = None
-    arch_hint = None
-    pending_valid = None
-    all_epochs = []  # every train record, in order
-
-    def new_segment(params, params_trained):
-        segment = {
-            "index": len(segments),
-            "params": params,
-            "params_trained": params_trained,
-            "loaded_checkpoint": None,
-            "max_wall": 0.0,
-            "done_training_seconds": None,
-            "epoch_records": [],
-            "arch": arch_hint,
-        }
-        segments.append(segment)
-        return segment
-
-    for raw in lines:
-        line = raw.rstrip("\n")
-        params = parse_param_line(line)
-        if params is not None:
-            current = new_segment(*params)
-            pending_valid = None
-            continue
-        record = parse_json_record(line) if "{" in line else None
-        if record is None:
-            arch = _ARCH.search(line) if "arch=" in line else None
-            if arch:
-                # fairseq-train prints its config (with arch='...') before the
-                # parameter count line that opens a segment.
-                arch_hint = arch.group("arch")
-            if current is None:
-                continue
-            loaded = _LOADED.search(line)
-            if loaded:
-                current["loaded_checkpoint"] = {
-                    "path": loaded.group("path"),
-                    "epoch": int(loaded.group("epoch")),
-                    "num_updates": int(loaded.group("updates")),
-                }
-            done = _DONE.search(line)
-            if done:
-                current["done_training_seconds"] = float(done.group("seconds"))
-            continue
-        if current is None:
-            # json records before any parameter line (a log cut at the top): start a segment.
-            current = new_segment(None, None)
-        tag, values = record
-        if tag == "train_inner":
-            wall = values.get("wall")
-            if isinstance(wall, (int, float)):
-                current["max_wall"] = max(current["max_wall"], float(wall))
-        elif tag.startswith("valid"):
-            if tag == "valid" or pending_valid is None:
-                pending_valid = values
-        elif tag == "train":
-            wall = values.get("train_wall")
-            if isinstance(wall, (int, float)):
-                current["max_wall"] = max(current["max_wall"], float(wall))
-            entry = {
-                "epoch": values.get("epoch"),
-                "num_updates": values.get("train_num_updates"),
-                "segment": current["index"],
-                "wall_meter": values.get("train_wall"),
-                "train_wall_seconds": values.get("train_train_wall"),
-                "fairseq_wps": values.get("train_wps"),
-                "wpb": values.get("train_wpb"),
-                "ups": values.get("train_ups"),
-                "train_loss": values.get("train_loss"),
-                "valid_loss": None,
-                "valid_bleu": None,
-            }
-            if pending_valid is not None and pending_valid.get("epoch") == entry["epoch"]:
-                entry["valid_loss"] = pending_valid.get("valid_loss")
-                entry["valid_bleu"] = pending_valid.get("valid_bleu")  # with --eval-bleu
-            pending_valid = None
-            current["epoch_records"].append(entry)
-            all_epochs.append(entry)
-
+    segments = _split_segments(event for raw in lines for event in _line_events(raw))
     if not segments:
         raise LogParseError(
             f"{source}: no 'num. shared model params' line and no json records: "
             "not a fairseq-train log?"
         )
-    if not all_epochs:
+    records = [entry for segment in segments for entry in segment.epoch_records]
+    if not records:
         raise LogParseError(
             f"{source}: no per-epoch json 'train' records: was fairseq-train run with "
             "--log-format json, and did it finish an epoch?"
         )
+    _add_wall_seconds(segments)
+    kept, discarded = _latest_epochs(records)
+    totals = _accumulate_epochs(kept)
+    return _train_log_summary(source, segments, kept, discarded, totals)
 
-    # Epoch wall time: meter differences within a process; a process's first
-    # epoch also gets the time an earlier process spent after its last epoch.
+
+@dataclass
+class _Segment:
+    """What one fairseq-train process logged (its part of an appended train.log)."""
+
+    index: int
+    params: int | None
+    params_trained: int | None
+    arch: str | None
+    loaded_checkpoint: dict | None = None
+    max_wall: float = 0.0  # the largest ``wall`` meter reading the process logged
+    done_training_seconds: float | None = None
+    epoch_records: list = field(default_factory=list)  # one entry per ``train`` record
+    pending_valid: dict | None = None  # the valid record waiting for its epoch's train record
+
+
+@dataclass
+class _Totals:
+    """Running sums over the kept epochs, in epoch order."""
+
+    wall_seconds: float = 0.0
+    train_wall_seconds: float = 0.0
+    num_updates: int = 0  # of the last epoch added
+    words: float = 0.0
+    fairseq_seconds: float = 0.0  # sum of words_e / wps_e
+
+
+def _line_events(raw: str) -> list:
+    """What one train.log line says, as a list of (kind, value) events.
+
+    Kinds: ``params`` ((params, params_trained)) for the count line that opens a
+    process, ``record`` ((tag, values)) for a JSON record, and for other lines
+    ``arch`` (the name in ``arch='...'``), ``loaded`` (the regex match of the
+    checkpoint a resume loaded) and ``done`` (the match of ``done training in N
+    seconds``). Matches are turned into values only inside a process (see
+    :func:`_add_event`), as lines before the first process are ignored.
+    """
+    line = raw.rstrip("\n")
+    params = parse_param_line(line)
+    if params is not None:
+        return [("params", params)]
+    record = parse_json_record(line) if "{" in line else None
+    if record is not None:
+        return [("record", record)]
+    events = []
+    arch = _ARCH.search(line) if "arch=" in line else None
+    if arch:
+        events.append(("arch", arch.group("arch")))
+    loaded = _LOADED.search(line)
+    if loaded:
+        events.append(("loaded", loaded))
+    done = _DONE.search(line)
+    if done:
+        events.append(("done", done))
+    return events
+
+
+def _split_segments(events: Iterable) -> list:
+    """Groups the log's events into one :class:`_Segment` per fairseq-train process.
+
+    A process starts at its parameter count line, or at the first JSON record of
+    a log cut at the top. Its arch is the last ``arch='...'`` seen before it
+    starts (fairseq-train prints its config before the count line); other lines
+    before the first process are ignored.
+    """
+    segments = []
+    arch_hint = None
+    for kind, value in events:
+        if kind == "arch":
+            arch_hint = value
+        elif kind == "params":
+            segments.append(_Segment(len(segments), *value, arch=arch_hint))
+        elif segments or kind == "record":
+            if not segments:
+                segments.append(_Segment(0, None, None, arch=arch_hint))
+            _add_event(segments[-1], kind, value)
+    return segments
+
+
+def _add_event(segment: _Segment, kind: str, value) -> None:
+    """Adds a ``loaded``, ``done`` or ``record`` event to the process that logged it."""
+    if kind == "loaded":
+        segment.loaded_checkpoint = {
+            "path": value.group("path"),
+            "epoch": int(value.group("epoch")),
+            "num_updates": int(value.group("updates")),
+        }
+    elif kind == "done":
+        segment.done_training_seconds = float(value.group("seconds"))
+    elif kind == "record":
+        _add_record(segment, *value)
+
+
+def _add_record(segment: _Segment, tag: str, values: dict) -> None:
+    """Adds one JSON record: ``train_inner`` and ``train`` advance the wall meter,
+    a ``valid*`` record waits for its epoch's ``train`` record, which makes an epoch entry.
+
+    Of several valid records before a ``train`` record, a plain ``valid`` one wins,
+    else the first.
+    """
+    if tag == "train_inner":
+        _note_wall(segment, values.get("wall"))
+    elif tag.startswith("valid"):
+        if tag == "valid" or segment.pending_valid is None:
+            segment.pending_valid = values
+    elif tag == "train":
+        _note_wall(segment, values.get("train_wall"))
+        segment.epoch_records.append(_epoch_entry(values, segment.pending_valid, segment.index))
+        segment.pending_valid = None
+
+
+def _note_wall(segment: _Segment, wall) -> None:
+    """Keeps the largest numeric ``wall`` meter reading of the process."""
+    if isinstance(wall, (int, float)):
+        segment.max_wall = max(segment.max_wall, float(wall))
+
+
+def _epoch_entry(values: dict, valid: dict | None, segment_index: int) -> dict:
+    """One epoch's entry from its ``train`` record, with the losses of the valid
+    record logged before it when that is of the same epoch."""
+    entry = {
+        "epoch": values.get("epoch"),
+        "num_updates": values.get("train_num_updates"),
+        "segment": segment_index,
+        "wall_meter": values.get("train_wall"),
+        "train_wall_seconds": values.get("train_train_wall"),
+        "fairseq_wps": values.get("train_wps"),
+        "wpb": values.get("train_wpb"),
+        "ups": values.get("train_ups"),
+        "train_loss": values.get("train_loss"),
+        "valid_loss": None,
+        "valid_bleu": None,
+    }
+    if valid is not None and valid.get("epoch") == entry["epoch"]:
+        entry["valid_loss"] = valid.get("valid_loss")
+        entry["valid_bleu"] = valid.get("valid_bleu")  # with --eval-bleu
+    return entry
+
+
+def _add_wall_seconds(segments: list) -> None:
+    """Sets every epoch entry's ``wall_seconds``: the wall meter's difference to the
+    process's previous epoch; a process's first epoch also gets the time earlier
+    processes spent after their last epoch (their largest meter reading past it)."""
     carried = 0.0
     for segment in segments:
         previous_wall = 0.0
-        for entry in segment["epoch_records"]:
+        for entry in segment.epoch_records:
             meter = float(entry["wall_meter"] or 0.0)
             entry["wall_seconds"] = meter - previous_wall + carried
             carried = 0.0
             previous_wall = meter
-        carried += max(0.0, segment["max_wall"] - previous_wall)
+        carried += max(0.0, segment.max_wall - previous_wall)
 
-    # Keep the last record of every epoch (a resume from an older checkpoint
-    # re-runs epochs); records it supersedes are reported as discarded.
+
+def _latest_epochs(records: list) -> tuple:
+    """Splits the epoch entries, in log order, into (kept, discarded).
+
+    The last record of every epoch is kept (a resume from an older checkpoint
+    re-runs epochs), and a re-run epoch also supersedes every later-numbered
+    epoch logged before it; the records superseded are the discarded ones.
+    """
     last_index = {}
-    for index, entry in enumerate(all_epochs):
+    for index, entry in enumerate(records):
         last_index[entry["epoch"]] = index
-    kept_indices = sorted(last_index.values())
     kept = []
-    for index in kept_indices:
-        entry = all_epochs[index]
-        # A re-run epoch supersedes every later-numbered epoch logged before it too.
+    for index in sorted(last_index.values()):
+        entry = records[index]
         kept = [e for e in kept if e["epoch"] < entry["epoch"]]
         kept.append(entry)
     kept_ids = {id(e) for e in kept}
-    discarded = [e for e in all_epochs if id(e) not in kept_ids]
+    return kept, [e for e in records if id(e) not in kept_ids]
 
-    cumulative_wall = 0.0
-    cumulative_train_wall = 0.0
-    previous_updates = 0
-    words_total = 0.0
-    fairseq_time = 0.0
+
+def _accumulate_epochs(kept: list) -> _Totals:
+    """Adds each kept epoch's updates, words, cumulative times and words/s to its
+    entry, and returns the totals over all of them."""
+    totals = _Totals()
     for entry in kept:
         updates = entry["num_updates"] or 0
-        entry["updates_in_epoch"] = updates - previous_updates
-        previous_updates = updates
+        entry["updates_in_epoch"] = updates - totals.num_updates
+        totals.num_updates = updates
         entry["words"] = (entry["wpb"] or 0) * entry["updates_in_epoch"]
-        cumulative_wall += entry["wall_seconds"]
-        cumulative_train_wall += float(entry["train_wall_seconds"] or 0)
-        entry["cumulative_wall_seconds"] = cumulative_wall
-        entry["cumulative_train_wall_seconds"] = cumulative_train_wall
+        totals.wall_seconds += entry["wall_seconds"]
+        totals.train_wall_seconds += float(entry["train_wall_seconds"] or 0)
+        entry["cumulative_wall_seconds"] = totals.wall_seconds
+        entry["cumulative_train_wall_seconds"] = totals.train_wall_seconds
         entry["words_per_second"] = (
             entry["words"] / entry["train_wall_seconds"] if entry["train_wall_seconds"] else None
         )
-        words_total += entry["words"]
+        totals.words += entry["words"]
         if entry["fairseq_wps"]:
-            fairseq_time += entry["words"] / entry["fairseq_wps"]
+            totals.fairseq_seconds += entry["words"] / entry["fairseq_wps"]
+    return totals
 
-    last_segment = segments[-1]
-    params_segments = [s for s in segments if s["params"] is not None]
-    params = params_segments[-1]["params"] if params_segments else None
-    params_trained = params_segments[-1]["params_trained"] if params_segments else None
-    arch = next((s["arch"] for s in reversed(segments) if s["arch"]), None)
-    done = [s["done_training_seconds"] for s in segments if s["done_training_seconds"] is not None]
+
+def _train_log_summary(source: str, segments: list, kept: list, discarded: list, totals: _Totals) -> dict:
+    """The dict :func:`parse_train_log_lines` returns."""
+    params_segments = [s for s in segments if s.params is not None]
+    params = params_segments[-1].params if params_segments else None
+    params_trained = params_segments[-1].params_trained if params_segments else None
+    arch = next((s.arch for s in reversed(segments) if s.arch), None)
+    done = [s.done_training_seconds for s in segments if s.done_training_seconds is not None]
     return {
         "source": source,
         "params": params,
         "params_trained": params_trained,
-        "params_by_process": [s["params"] for s in segments],
+        "params_by_process": [s.params for s in segments],
         "arch": arch,
         "num_processes": len(segments),
-        "resumed_from": [s["loaded_checkpoint"] for s in segments if s["loaded_checkpoint"]],
+        "resumed_from": [s.loaded_checkpoint for s in segments if s.loaded_checkpoint],
         "epochs": [_public_epoch(e) for e in kept],
         "discarded_epoch_records": [_public_epoch(e) for e in discarded],
         "num_epochs": len(kept),
         "num_updates": kept[-1]["num_updates"],
-        "wall_seconds": cumulative_wall,
-        "wall_seconds_including_discarded": cumulative_wall
+        "wall_seconds": totals.wall_seconds,
+        "wall_seconds_including_discarded": totals.wall_seconds
         + sum(e["wall_seconds"] for e in discarded),
-        "train_wall_seconds": cumulative_train_wall,
-        "words": words_total,
-        "words_per_second": words_total / cumulative_train_wall if cumulative_train_wall else None,
-        "words_per_wall_second": words_total / cumulative_wall if cumulative_wall else None,
-        "fairseq_wps_mean": words_total / fairseq_time if fairseq_time else None,
+        "train_wall_seconds": totals.train_wall_seconds,
+        "words": totals.words,
+        "words_per_second": totals.words / totals.train_wall_seconds if totals.train_wall_seconds else None,
+        "words_per_wall_second": totals.words / totals.wall_seconds if totals.wall_seconds else None,
+        "fairseq_wps_mean": totals.words / totals.fairseq_seconds if totals.fairseq_seconds else None,
         "done_training_seconds": sum(done) if done else None,
-        "finished": last_segment["done_training_seconds"] is not None,
+        "finished": segments[-1].done_training_seconds is not None,
     }
 
 
@@ -385,12 +458,12 @@ def progress_line(name: str, line: str):
 
 
 def main(argv=None) -> int:
-    """``python -m pipeline.fairseq_logs progress NAME``: fairseq-train output on stdin ->
+    """``python -m contextpool_mt.fairseq_logs progress NAME``: fairseq-train output on stdin ->
     one progress line per epoch on stdout (the comparison and study scripts' view of a run)."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m pipeline.fairseq_logs", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m contextpool_mt.fairseq_logs", description=main.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     progress = sub.add_parser("progress", help="per-epoch progress of fairseq-train output on stdin")
     progress.add_argument("name", help="run name to prefix every line with")

@@ -1,19 +1,19 @@
 """A multi-seed study: per-run artefacts, cost, and the report over configurations and seeds.
 
-Command line (``scripts/study.py`` runs :func:`main`; ``scripts/run_study.sh`` drives it)::
+Command line (``cpmt-study`` runs :func:`main`; ``scripts/run_study.sh`` drives it)::
 
-    python scripts/study.py curve --run-dir RUN_DIR
-    python scripts/study.py export --run-dir RUN_DIR --out ARTEFACT_DIR [--eval avg]
-    python scripts/study.py cost --checkpoint CKPT --data DATA_DIR --out COST_JSON
-    python scripts/study.py report --artefacts DIR --data DATA_DIR --out REPORT_DIR \\
+    cpmt-study curve --run-dir RUN_DIR
+    cpmt-study export --run-dir RUN_DIR --out ARTEFACT_DIR [--eval avg]
+    cpmt-study cost --checkpoint CKPT --data DATA_DIR --out COST_JSON
+    cpmt-study report --artefacts DIR --data DATA_DIR --out REPORT_DIR \\
         [--baseline baseline] [--budget-epochs E]
 
 Runs are named ``CONFIG_sSEED`` (``baseline_s1``, ``contextpool_enc2_s3``). ``export`` copies
 what the report needs out of a run folder (which holds checkpoints and stays outside the
 repository) into ARTEFACT_DIR/NAME, small enough to commit: ``train.log`` (fairseq's JSON log:
 parameters, times, per-epoch losses and valid BLEU), ``epochs.json`` (that log's per-epoch
-summary), ``command.txt`` and ``eval/EVAL/{scores.json,hyp.txt}``. The layout is a run folder's,
-so ``compare_runs.py`` reads artefact folders as they are.
+summary), ``command.txt`` and ``eval/EVAL/{scores.json,hyp.txt,hyp.tok,ref.tok}``. The layout is a run folder's,
+so ``cpmt-compare`` reads artefact folders as they are.
 
 ``curve`` prints a run's per-epoch valid loss and valid BLEU (the pilot's learning curve).
 ``cost`` counts, with ``torch.utils.flop_counter.FlopCounterMode`` on the real model and the
@@ -51,8 +51,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from pipeline.evaluate import read_lines, sha256_of
-from pipeline.fairseq_logs import LogParseError, parse_train_log
+from contextpool_mt.provenance import sha256_of
+from contextpool_mt.text import read_lines
+from contextpool_mt.fairseq_logs import LogParseError, parse_train_log
 
 SCHEMA = "contextpool-mt/study/v1"
 RUN_NAME = re.compile(r"^(?P<config>[A-Za-z0-9_.+-]+?)_s(?P<seed>\d+)$")
@@ -68,6 +69,10 @@ class StudyError(RuntimeError):
 # --------------------------------------------------------------------------- export
 
 
+# what cpmt-compare reads of an evaluation (hyp.tok and ref.tok for its tokenised-BLEU bootstrap)
+EVAL_FILES = ("scores.json", "hyp.txt", "hyp.tok", "ref.tok")
+
+
 def export_run(run_dir: Path, out: Path, eval_name: str = "avg") -> Path:
     """Copies a run's small artefacts into ``out`` (replacing what was there)."""
     log = run_dir / "train.log"
@@ -76,14 +81,14 @@ def export_run(run_dir: Path, out: Path, eval_name: str = "avg") -> Path:
     except LogParseError as err:
         raise StudyError(str(err)) from err
     eval_dir = run_dir / "eval" / eval_name
-    for name in ("scores.json", "hyp.txt"):
+    for name in EVAL_FILES:
         if not (eval_dir / name).is_file():
             raise StudyError(f"{eval_dir / name}: missing (evaluate the run first)")
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "eval" / eval_name).mkdir(parents=True)
     shutil.copyfile(log, tmp / "train.log")
-    for name in ("scores.json", "hyp.txt"):
+    for name in EVAL_FILES:
         shutil.copyfile(eval_dir / name, tmp / "eval" / eval_name / name)
     commands = [line[len("# command:"):].strip() for line in read_lines(log)
                 if line.startswith("# command:")]
@@ -107,9 +112,9 @@ def count_cost(checkpoint: Path, data: Path, subset: str = "test", beam: int = 4
     from fairseq.sequence_generator import SequenceGenerator
     from torch.utils.flop_counter import FlopCounterMode
 
-    from pipeline.pools import load
+    from contextpool_mt.pools import load
 
-    model, _, task = load(checkpoint, data / "bin", "en", "de")
+    model, task, _ = load(checkpoint, data / "bin", "en", "de")
     task.load_dataset(subset)
     dataset = task.dataset(subset)
     n = min(COST_SENTENCES, len(dataset))
@@ -248,7 +253,7 @@ def build_study_report(artefacts: Path, data: Path, baseline: str, budget: int |
                        eval_name: str = "avg") -> dict:
     from sacrebleu.metrics import BLEU
 
-    from pipeline.report import paired_bootstrap
+    from contextpool_mt.metrics import paired_bootstrap
 
     refs_path = data / "raw" / "test.de"
     if not refs_path.is_file():

@@ -1,50 +1,44 @@
 """Translate a test set with fairseq-generate and score the translations.
 
-Command line (``scripts/evaluate.sh`` runs this module)::
+Command line (``cpmt-evaluate --help``)::
 
-    scripts/evaluate.sh --data DATA_DIR --checkpoint CKPT --out EVAL_DIR \\
-        [--subset test] [--src en --tgt de] [--beam 4] [--lenpen 0.6] \\
-        [--max-tokens 4096] [--batch-size N] [--cpu] [-- EXTRA fairseq-generate ARGS]
+    cpmt-evaluate --data DATA_DIR --checkpoint CKPT --out EVAL_DIR \\
+        [--subset test] [--test-sets all|none|NAME,...] [--src en --tgt de] [--beam 4] \\
+        [--lenpen 0.6] [--max-tokens 4096] [--batch-size N] [--cpu] [-- EXTRA fairseq-generate ARGS]
 
 What it does, in order:
 
 1. Checks its inputs and names any missing file: the checkpoint, DATA_DIR/bin
    (dictionaries and the binarised split), DATA_DIR/spm/spm.model and the raw
-   reference DATA_DIR/raw/SUBSET.TGT.
-2. Runs fairseq-generate (``DATA_DIR/bin --path CKPT --user-dir fairseq_plugins
-   --beam B --lenpen L --nbest 1 --required-batch-size-multiple 1``, *without*
-   ``--remove-bpe``) through :mod:`pipeline.fairseq_generate`, which first reads
-   the checkpoint's epoch and num_updates with
-   ``fairseq_plugins.checkpoint_loading.load_checkpoint`` in the same process;
-   stdout and stderr go, line by line, to EVAL_DIR/generate.log. ``--required-batch-size-multiple 1`` is not a tuning
+   reference DATA_DIR/raw/SUBSET.TGT; refuses fairseq-generate flags that crash or mislead.
+2. Reads the checkpoint once (``fairseq_plugins.checkpoint_loading.load_checkpoint``,
+   weights-only): its epoch and num_updates (an average's come from the inputs it
+   recorded, :mod:`contextpool_mt.checkpoints`), the data it was trained on, checked
+   against DATA_DIR (:mod:`contextpool_mt.provenance`), and its max_source_positions,
+   checked against every source sentence to be translated.
+3. Runs fairseq-generate (``python -m fairseq_cli.generate DATA_DIR/bin --path CKPT --user-dir
+   fairseq_plugins --beam B --lenpen L --nbest 1 --required-batch-size-multiple 1``,
+   *without* ``--remove-bpe``); its stdout and stderr go, whole line by whole line, to
+   EVAL_DIR/generate.log. ``--required-batch-size-multiple 1`` is not a tuning
    choice: the installed fairseq drops the last batch of a split when its size
    is not a multiple of that number (default 8), which would silently leave up
    to 7 test sentences untranslated.
-3. Takes every ``H-<id>`` line (SentencePiece pieces), puts them back in corpus
+4. Takes every ``H-<id>`` line (SentencePiece pieces), puts them back in corpus
    order by id, and detokenises each with DATA_DIR/spm/spm.model
    (``SentencePieceProcessor.decode_pieces``). That is the exact inverse of the
    encoding used to prepare the data, including pieces that fairseq's
    ``--remove-bpe sentencepiece`` string replacement would leave as they are
    (byte-fallback pieces such as ``<0xC3>``). Writes EVAL_DIR/hyp.txt, one line
    per reference line; a missing or extra sentence is an error.
-4. Scores hyp.txt against the raw reference (EVAL_DIR/scores.json):
+5. Scores hyp.txt against the raw reference with :mod:`contextpool_mt.metrics` into
+   EVAL_DIR/scores.json: ``bleu_detok``, ``chrf``, ``bleu_tok_compound_split`` (whose
+   tokenised texts are kept as EVAL_DIR/hyp.tok and EVAL_DIR/ref.tok, for the report's
+   bootstrap), ``speed`` (fairseq-generate's ``Translated N sentences (T tokens) in Xs``
+   line: time inside the search only, plus the whole command's wall time), ``checkpoint``
+   and ``provenance``.
 
-   * ``bleu_detok``: sacreBLEU corpus BLEU with its default 13a tokenisation.
-   * ``chrf``: sacreBLEU chrF2 (character 6-grams, beta 2).
-   * ``bleu_tok_compound_split``: the number WMT14 EN-DE papers report
-     (tensor2tensor's get_ende_bleu.sh, fairseq's compound_split_bleu.sh):
-     hyp and ref are each put through Moses' replace-unicode-punctuation and
-     tokenizer.perl -l TGT (sacremoses, default XML escaping, no aggressive
-     hyphen splitting), then hyphenated words are split as
-     ``s{(\\S)-(\\S)}{$1 ##AT##-##AT## $2}g``, then BLEU is computed on the
-     tokens with no further tokenisation and no smoothing (sacreBLEU
-     ``tokenize='none', smooth_method='none'``, which matches multi-bleu.perl).
-     The tokenised texts are kept as EVAL_DIR/hyp.tok and EVAL_DIR/ref.tok.
-   * ``speed``: parsed from fairseq-generate's ``Translated N sentences (T
-     tokens) in Xs (S sentences/s, W tokens/s)`` line (time inside the search
-     only; model loading excluded) plus the whole command's wall time.
-   * ``checkpoint``: path, epoch and num_updates read with
-     fairseq_plugins.checkpoint_loading.load_checkpoint.
+Every further prepared test set (``cpmt-prepare-corpus --test-prefix NAME=P``) is scored the same
+way into EVAL_DIR/NAME, with the checkpoint read once for all of them.
 """
 
 from __future__ import annotations
@@ -53,7 +47,6 @@ import argparse
 import datetime
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -61,294 +54,19 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PLUGINS = ROOT / "fairseq_plugins"
+from contextpool_mt import metrics
+from contextpool_mt.checkpoints import checkpoint_info, model_option
+from contextpool_mt.fairseq_logs import LogParseError, parse_generate_log
+from contextpool_mt.provenance import ProvenanceError, sha256_of
+from contextpool_mt.provenance import check as check_provenance_of
+from contextpool_mt.text import read_lines, write_lines
+
+PLUGINS = Path(__file__).resolve().parents[1] / "fairseq_plugins"
 SCHEMA = "contextpool-mt/scores/v1"
-
-if str(ROOT) not in sys.path:  # so that fairseq_plugins imports when run from anywhere
-    sys.path.insert(0, str(ROOT))
-
-from pipeline.fairseq_logs import LogParseError, parse_generate_log  # noqa: E402
-from pipeline.provenance import ProvenanceError, sha256_of  # noqa: E402
-from pipeline.provenance import check as check_provenance_of  # noqa: E402
-
-__all__ = [
-    "EvaluationError",
-    "compound_split",
-    "CompoundSplitTokenizer",
-    "score_bleu_detok",
-    "score_chrf",
-    "score_bleu_tok_compound_split",
-    "score_all",
-    "checkpoint_info",
-    "read_lines",
-    "main",
-]
 
 
 class EvaluationError(RuntimeError):
     """An evaluation that cannot go on; the message names the file at fault."""
-
-
-# --------------------------------------------------------------------------- text files
-
-
-def read_lines(path) -> list:
-    """The lines of a UTF-8 text file, without their line ends ('\\n' or '\\r\\n').
-
-    Only '\\n' ends a line (unlike str.splitlines, which also splits on
-    U+2028 and friends), so the count agrees with ``wc -l`` and with the line
-    numbering fairseq-preprocess used.
-    """
-    with open(path, encoding="utf-8", newline="") as handle:
-        text = handle.read()
-    if text == "":
-        return []
-    if text.endswith("\n"):
-        text = text[:-1]
-    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
-
-
-def write_lines(path, lines) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        for line in lines:
-            handle.write(line.replace("\r", " ").replace("\n", " ") + "\n")
-
-
-# --------------------------------------------------------------------------- metrics
-
-_COMPOUND = re.compile(r"(\S)-(\S)")
-
-
-def compound_split(line: str) -> str:
-    """Splits hyphenated compounds the way WMT14 EN-DE BLEU scripts do.
-
-    The same substitution as ``perl -ple 's{(\\S)-(\\S)}{$1 ##AT##-##AT## $2}g'``:
-    non-overlapping, left to right, so in "a-b-c" only the first hyphen is split
-    (the "b" is consumed by the first match), exactly as Perl does.
-    """
-    return _COMPOUND.sub(r"\1 ##AT##-##AT## \2", line)
-
-
-class CompoundSplitTokenizer:
-    """Moses replace-unicode-punctuation + tokenizer.perl -l LANG, then compound splitting."""
-
-    def __init__(self, lang: str):
-        try:
-            from sacremoses import MosesPunctNormalizer, MosesTokenizer
-        except ImportError as err:  # pragma: no cover - sacremoses is pinned in requirements
-            raise EvaluationError(
-                "sacremoses is needed for the tokenised compound-split BLEU: "
-                "pip install -c requirements/constraints.txt sacremoses"
-            ) from err
-        self.lang = lang
-        self._normalizer = MosesPunctNormalizer(lang=lang)
-        self._tokenizer = MosesTokenizer(lang=lang)
-
-    def tokenize(self, line: str) -> str:
-        text = self._normalizer.replace_unicode_punct(line)
-        return self._tokenizer.tokenize(text, aggressive_dash_splits=False, return_str=True, escape=True)
-
-    def __call__(self, line: str) -> str:
-        return compound_split(self.tokenize(line))
-
-
-def _bleu_dict(metric, score, computed_as: str) -> dict:
-    return {
-        "score": score.score,
-        "signature": str(metric.get_signature()),
-        "computed_as": computed_as,
-        "precisions": list(score.precisions),
-        "bp": score.bp,
-        "ratio": score.ratio,
-        "sys_len": score.sys_len,
-        "ref_len": score.ref_len,
-        "string": str(score),
-    }
-
-
-def score_bleu_detok(hyps, refs) -> dict:
-    from sacrebleu.metrics import BLEU
-
-    metric = BLEU()
-    score = metric.corpus_score(list(hyps), [list(refs)])
-    return _bleu_dict(
-        metric,
-        score,
-        "sacreBLEU corpus BLEU of the detokenised hypotheses (hyp.txt) against the raw "
-        "reference, sacreBLEU's default 13a tokenisation, exp smoothing, case-sensitive",
-    )
-
-
-def score_chrf(hyps, refs) -> dict:
-    from sacrebleu.metrics import CHRF
-
-    metric = CHRF()
-    score = metric.corpus_score(list(hyps), [list(refs)])
-    return {
-        "score": score.score,
-        "signature": str(metric.get_signature()),
-        "computed_as": "sacreBLEU chrF2 (character 6-grams, beta=2, no word n-grams) of "
-        "hyp.txt against the raw reference",
-        "name": score.name,
-        "string": str(score),
-    }
-
-
-def tok_bleu_metric():
-    from sacrebleu.metrics import BLEU
-
-    return BLEU(tokenize="none", smooth_method="none", force=True)
-
-
-def score_bleu_tok_compound_split(hyps_tok, refs_tok) -> dict:
-    """BLEU on already tokenised, compound-split text (see CompoundSplitTokenizer)."""
-    metric = tok_bleu_metric()
-    score = metric.corpus_score(list(hyps_tok), [list(refs_tok)])
-    out = _bleu_dict(
-        metric,
-        score,
-        "tokenised compound-split BLEU as in WMT14 EN-DE papers (tensor2tensor "
-        "get_ende_bleu.sh / fairseq compound_split_bleu.sh): hyp and ref each through "
-        "sacremoses MosesPunctNormalizer.replace_unicode_punct and MosesTokenizer(lang)"
-        ".tokenize(escape=True, aggressive_dash_splits=False), then "
-        "s{(\\S)-(\\S)}{$1 ##AT##-##AT## $2}g, then sacreBLEU BLEU with tokenize='none', "
-        "smooth_method='none' (multi-bleu.perl equivalent) on the tokens",
-    )
-    return out
-
-
-def score_all(hyps, refs, lang: str) -> dict:
-    """All three corpus scores of ``hyps`` against ``refs`` (target language ``lang``).
-
-    Returns {'bleu_detok', 'chrf', 'bleu_tok_compound_split', 'hyps_tok', 'refs_tok'}.
-    """
-    if len(hyps) != len(refs):
-        raise EvaluationError(f"{len(hyps)} hypotheses but {len(refs)} references")
-    splitter = CompoundSplitTokenizer(lang)
-    hyps_tok = [splitter(h) for h in hyps]
-    refs_tok = [splitter(r) for r in refs]
-    tok = score_bleu_tok_compound_split(hyps_tok, refs_tok)
-    try:
-        tok["tokenizer"] = f"sacremoses {metadata.version('sacremoses')} (lang={lang})"
-    except metadata.PackageNotFoundError:  # pragma: no cover
-        tok["tokenizer"] = f"sacremoses (lang={lang})"
-    return {
-        "bleu_detok": score_bleu_detok(hyps, refs),
-        "chrf": score_chrf(hyps, refs),
-        "bleu_tok_compound_split": tok,
-        "hyps_tok": hyps_tok,
-        "refs_tok": refs_tok,
-    }
-
-
-# --------------------------------------------------------------------------- checkpoint
-
-_STANDARD_KEYS = {
-    "args", "cfg", "model", "criterion", "optimizer_history", "task_state",
-    "extra_state", "last_optimizer_state",
-}
-
-
-def _jsonable(value):
-    try:
-        json.dumps(value)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
-def _progress_fields(state: dict) -> dict:
-    """epoch (finished epochs), mid_epoch, num_updates and the raw iterator state of a checkpoint."""
-    extra = state.get("extra_state") or {}
-    iterator = extra.get("train_iterator") or {}
-    history = state.get("optimizer_history") or []
-    epoch = mid_epoch = None
-    if "epoch" in iterator:
-        mid_epoch = (iterator.get("iterations_in_epoch", 0) or 0) > 0
-        epoch = int(iterator["epoch"]) - 1
-    return {
-        "epoch": epoch,
-        "mid_epoch": mid_epoch,
-        "num_updates": history[-1].get("num_updates") if history else None,
-        "train_iterator": {k: v for k, v in iterator.items() if _jsonable(v)},
-    }
-
-
-def model_option(state: dict, *names):
-    """The first of ``names`` set in a checkpoint's model config (cfg.model, an omegaconf node or
-    a dict), else in its legacy ``args`` Namespace; None when none is."""
-    cfg = state.get("cfg")
-    model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
-    for source in (model_cfg, state.get("args")):
-        if source is None:
-            continue
-        for name in names:
-            value = source.get(name) if isinstance(source, dict) else getattr(source, name, None)
-            if value:
-                return value
-    return None
-
-
-def checkpoint_info(path) -> dict:
-    """Path, epoch, num_updates and arch of a fairseq checkpoint (weights-only load).
-
-    ``epoch`` is the number of finished epochs: fairseq stores the iterator state
-    after an epoch's end as {'epoch': N + 1, 'iterations_in_epoch': 0}. A
-    checkpoint saved inside an epoch has ``mid_epoch`` true and ``epoch`` counts
-    the finished epochs before it.
-
-    An averaged checkpoint (scripts/average_checkpoints.py lists its inputs in
-    ``extra_state['averaged_checkpoints']`` and keeps one input's other fields)
-    gets the epoch and num_updates of the newest input that can still be read,
-    and the list of inputs under ``averaged_checkpoints``.
-    """
-    from fairseq_plugins.checkpoint_loading import CheckpointError, load_checkpoint
-
-    try:
-        state = load_checkpoint(str(path))
-    except CheckpointError as err:
-        raise EvaluationError(str(err)) from err
-    extra = state.get("extra_state") or {}
-    arch = model_option(state, "arch", "_name")
-    progress = _progress_fields(state)
-    info = {
-        "path": str(Path(path).resolve()),
-        **progress,
-        "progress_from": "this checkpoint's extra_state.train_iterator and optimizer_history",
-        "arch": arch,
-        "fairseq_training_seconds": extra.get("previous_training_time"),
-        "size_bytes": os.path.getsize(path),
-        "read_with": "fairseq_plugins.checkpoint_loading.load_checkpoint (weights-only)",
-    }
-    others = {k: v for k, v in state.items() if k not in _STANDARD_KEYS and _jsonable(v)}
-    if others:
-        info["other_entries"] = others
-    averaged = extra.get("averaged_checkpoints")
-    del state
-    if isinstance(averaged, list) and averaged:
-        members = []
-        for member in averaged:
-            entry = {"path": str(member), "epoch": None, "num_updates": None}
-            try:
-                sub = load_checkpoint(str(member))
-            except CheckpointError as err:
-                entry["unreadable"] = str(err)
-            else:
-                entry.update({k: v for k, v in _progress_fields(sub).items() if k != "train_iterator"})
-                del sub
-            members.append(entry)
-        info["averaged_checkpoints"] = members
-        known = [m for m in members if m["num_updates"] is not None]
-        if known:
-            newest = max(known, key=lambda m: m["num_updates"])
-            info.update(
-                epoch=newest["epoch"], mid_epoch=newest["mid_epoch"], num_updates=newest["num_updates"],
-                progress_from=f"newest averaged input {newest['path']}",
-            )
-        else:
-            info["progress_from"] += " (the averaged inputs could not be read)"
-    return info
 
 
 # --------------------------------------------------------------------------- generation
@@ -438,11 +156,10 @@ def check_inputs(args) -> dict:
     }
 
 
-def build_generate_command(args, paths, info_path) -> list:
-    """The fairseq-generate command line, run via pipeline.fairseq_generate."""
+def build_generate_command(args, paths) -> list:
+    """The fairseq-generate command line (fairseq's own ``fairseq_cli.generate``)."""
     cmd = [
-        sys.executable, "-m", "pipeline.fairseq_generate", str(info_path), str(paths["checkpoint"]),
-        "--", str(paths["bin"]),
+        sys.executable, "-m", "fairseq_cli.generate", str(paths["bin"]),
         "--path", str(paths["checkpoint"]),
         "--user-dir", str(PLUGINS),
         "--task", "translation",
@@ -524,7 +241,7 @@ def check_generate_flags(args) -> None:
                               "evaluation keeps one hypothesis, so give --beam 1 with --sampling")
 
 
-def check_source_lengths(paths, state) -> None:
+def check_source_lengths(paths, limit) -> None:
     """Stop before decoding when a source is longer than the model's positional embeddings.
 
     fairseq-generate would crash on it mid-run ('max_source_positions'); the fix belongs to
@@ -532,7 +249,6 @@ def check_source_lengths(paths, state) -> None:
     """
     from fairseq.data import data_utils
 
-    limit = model_option(state, "max_source_positions")
     if not limit:
         return
     prefix = f"{paths['split_prefix']}.{paths['src']}"
@@ -550,11 +266,13 @@ def check_source_lengths(paths, state) -> None:
         )
 
 
-def check_provenance(args, paths) -> dict:
-    """The checkpoint against --data, --src/--tgt and the SentencePiece model (pipeline.provenance).
+def read_checkpoint(args, paths) -> dict:
+    """The checkpoint, read once: what scores.json records of it, and what is checked with it.
 
-    Raises EvaluationError when they do not belong together; an unrecorded provenance (an older
-    checkpoint) is a note on stderr and ``checked: false`` in scores.json.
+    Returns {'info': checkpoints.checkpoint_info, 'provenance': the result of checking it
+    against --data, --src/--tgt and the SentencePiece model (contextpool_mt.provenance),
+    'max_source_positions'}. Raises EvaluationError when they do not belong together; an
+    unrecorded provenance (an older checkpoint) is a note on stderr and ``checked: false``.
     """
     from fairseq_plugins.checkpoint_loading import CheckpointError, load_checkpoint
 
@@ -563,20 +281,22 @@ def check_provenance(args, paths) -> dict:
     except CheckpointError as err:
         raise EvaluationError(str(err)) from err
     try:
-        result = check_provenance_of(paths["checkpoint"], state, paths["bin"], args.src, args.tgt,
-                                     paths["spm_model"])
+        provenance = check_provenance_of(paths["checkpoint"], state, paths["bin"], args.src, args.tgt,
+                                         paths["spm_model"])
     except ProvenanceError as err:
         raise EvaluationError(str(err)) from err
-    if not result["checked"]:
-        print(f"[evaluate] note: {result['note']}", file=sys.stderr)
-    check_source_lengths(paths, state)
-    return result
+    if not provenance["checked"]:
+        print(f"[evaluate] note: {provenance['note']}", file=sys.stderr)
+    return {
+        "info": checkpoint_info(paths["checkpoint"], state),
+        "provenance": provenance,
+        "max_source_positions": model_option(state, "max_source_positions"),
+    }
 
 
-def evaluate(args) -> dict:
-    check_generate_flags(args)
-    paths = check_inputs(args)
-    provenance = check_provenance(args, paths)
+def evaluate_set(args, paths, checkpoint) -> dict:
+    """Translates and scores one test set (``args.subset``) into ``args.out``; returns scores.json."""
+    check_source_lengths(paths, checkpoint["max_source_positions"])
     refs = read_lines(paths["reference"])
     if not refs:
         raise EvaluationError(f"{paths['reference']}: empty reference file")
@@ -594,30 +314,16 @@ def evaluate(args) -> dict:
         if stale.exists():
             stale.unlink()  # never leave old scores or translations next to a new log
     log_path = out / "generate.log"
-    info_path = out / "checkpoint_info.json"
-    cmd = build_generate_command(args, paths, info_path)
+    cmd = build_generate_command(args, paths)
     env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT / "scripts"), str(ROOT), env.get("PYTHONPATH")])
-    )
     print(f"[evaluate] fairseq-generate on {paths['checkpoint']} -> {log_path}", file=sys.stderr)
-    if info_path.exists():
-        info_path.unlink()
     returncode, wall = run_logged(cmd, log_path, env=env)
-    ckpt = None
-    if info_path.is_file():
-        with open(info_path, encoding="utf-8") as handle:
-            ckpt = json.load(handle)
-        info_path.unlink()
-        if "error" in ckpt:
-            raise EvaluationError(ckpt["error"])
     if returncode != 0:
         tail = "".join(read_text_tail(log_path, 25))
         raise EvaluationError(
             f"fairseq-generate failed (exit {returncode}); see {log_path}. Last lines:\n{tail}"
         )
-    if ckpt is None:
-        raise EvaluationError(f"{info_path}: not written by pipeline.fairseq_generate")
+    ckpt = checkpoint["info"]
 
     try:
         generated = parse_generate_log(log_path)
@@ -627,7 +333,7 @@ def evaluate(args) -> dict:
     hyp_path = out / "hyp.txt"
     write_lines(hyp_path, hyps)
 
-    scored = score_all(hyps, refs, args.tgt)
+    scored = metrics.score_all(hyps, refs, args.tgt)
     write_lines(out / "hyp.tok", scored["hyps_tok"])
     write_lines(out / "ref.tok", scored["refs_tok"])
 
@@ -637,9 +343,6 @@ def evaluate(args) -> dict:
     speed = dict(speed)
     speed.update(
         {
-            "computed_as": "fairseq-generate's 'Translated N sentences (T tokens) in Xs "
-            "(S sentences/s, W tokens/s)' line: time inside beam search only (no model "
-            "loading); tokens are generated target pieces incl. EOS",
             "command_wall_seconds": wall,
             "device": _device(args.cpu),
             "batch": {"max_tokens": args.max_tokens, "batch_size": args.batch_size},
@@ -663,22 +366,18 @@ def evaluate(args) -> dict:
             "lenpen": args.lenpen,
             "nbest": 1,
             "extra_generate_args": list(args.extra),
-            "postprocess": "H- line SentencePiece pieces, put in corpus order by id, decoded "
-            "with SentencePieceProcessor.decode_pieces(spm.model); fairseq-generate ran "
-            "without --remove-bpe",
-            "command": ["fairseq-generate", *cmd[cmd.index("--") + 1:]],
-            "run_as": "python -m pipeline.fairseq_generate INFO CHECKPOINT -- <command>: "
-            "fairseq_cli.generate.cli_main with these arguments, after reading the checkpoint's "
-            "metadata",
+            "command": ["fairseq-generate", *cmd[3:]],
         },
         "fairseq_bleu_line": generated["fairseq_bleu"],
-        "provenance": provenance,
+        "provenance": checkpoint["provenance"],
         "files": {
             "eval_dir": str(out.resolve()),
             "hyp": str(hyp_path.resolve()),
             "hyp_sha256": sha256_of(hyp_path),
             "hyp_tok": str((out / "hyp.tok").resolve()),
+            "hyp_tok_sha256": sha256_of(out / "hyp.tok"),
             "ref_tok": str((out / "ref.tok").resolve()),
+            "ref_tok_sha256": sha256_of(out / "ref.tok"),
             "reference": str(paths["reference"].resolve()),
             "reference_sha256": sha256_of(paths["reference"]),
             "source": str(paths["source"].resolve()) if paths["source"] else None,
@@ -696,6 +395,23 @@ def evaluate(args) -> dict:
         handle.write("\n")
     os.replace(tmp, scores_path)
     return scores
+
+
+def evaluate(args) -> list:
+    """Scores ``args.subset`` into ``args.out`` and every further test set into ``args.out/NAME``;
+    returns their scores.json contents, the main set first. The checkpoint is read once."""
+    check_generate_flags(args)
+    further = further_test_sets(args)
+    sets = [args] + [argparse.Namespace(**{**vars(args), "subset": name, "reference": None,
+                                           "out": str(Path(args.out) / name)}) for name in further]
+    paths = [check_inputs(one) for one in sets]  # every missing file before any decoding
+    checkpoint = read_checkpoint(args, paths[0])
+    results = []
+    for one, one_paths in zip(sets, paths):
+        if one is not args:
+            print(f"[evaluate] test set {one.subset} -> {one.out}", file=sys.stderr)
+        results.append(evaluate_set(one, one_paths, checkpoint))
+    return results
 
 
 def format_summary(scores: dict) -> str:
@@ -720,7 +436,7 @@ def format_summary(scores: dict) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="scripts/evaluate.sh",
+        prog="cpmt-evaluate",
         description="Translate DATA_DIR's test set with a checkpoint and score it "
         "(detok sacreBLEU, chrF, tokenised compound-split BLEU, speed).",
         epilog="Arguments after '--' go to fairseq-generate unchanged (e.g. -- --fp16).",
@@ -731,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--subset", default="test",
                         help="the main test set, scored into EVAL_DIR [test]")
     parser.add_argument("--test-sets", default="all", metavar="all|none|NAME,...",
-                        help="further prepared test sets (prepare_corpus.sh --test-prefix NAME=P), "
+                        help="further prepared test sets (cpmt-prepare-corpus --test-prefix NAME=P), "
                              "each scored into EVAL_DIR/NAME: all of them, none, or those named [all]")
     parser.add_argument("--src", default="en")
     parser.add_argument("--tgt", default="de")
@@ -778,7 +494,7 @@ def further_test_sets(args) -> list:
         raise EvaluationError(
             f"--test-sets {args.test_sets}: {', '.join(missing)} not prepared in "
             f"{Path(args.data) / 'bin'} (prepared: {', '.join(prepared) or 'none'}); add it with "
-            "prepare_corpus.sh --test-prefix NAME=PREFIX"
+            "cpmt-prepare-corpus --test-prefix NAME=PREFIX"
         )
     return named
 
@@ -786,14 +502,8 @@ def further_test_sets(args) -> list:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        further = further_test_sets(args)
-        scores = evaluate(args)
-        print(format_summary(scores))
-        for name in further:
-            print(f"[evaluate] test set {name} -> {Path(args.out) / name}", file=sys.stderr)
-            sub_args = argparse.Namespace(**{**vars(args), "subset": name,
-                                             "out": str(Path(args.out) / name), "reference": None})
-            print(format_summary(evaluate(sub_args)))
+        for scores in evaluate(args):
+            print(format_summary(scores))
     except EvaluationError as err:
         print(f"evaluate: error: {err}", file=sys.stderr)
         return 2

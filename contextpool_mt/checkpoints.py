@@ -1,0 +1,93 @@
+"""What a fairseq checkpoint says about itself: training progress, model options, and, for an
+average written by :mod:`contextpool_mt.average`, the inputs it averaged.
+
+A checkpoint is read once (``fairseq_plugins.checkpoint_loading.load_checkpoint``, weights-only)
+by whoever needs it; these functions only look at the loaded dict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+AVERAGED_KEY = "averaged_checkpoints"  # extra_state entry of an average: its inputs' progress
+_STANDARD_KEYS = {
+    "args", "cfg", "model", "criterion", "optimizer_history", "task_state",
+    "extra_state", "last_optimizer_state",
+}
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def progress_of(state: dict) -> dict:
+    """epoch (finished epochs), mid_epoch and num_updates of a loaded checkpoint.
+
+    fairseq stores the iterator state after an epoch's end as {'epoch': N + 1,
+    'iterations_in_epoch': 0}; a checkpoint saved inside an epoch has ``mid_epoch`` true and
+    ``epoch`` counts the finished epochs before it.
+    """
+    iterator = (state.get("extra_state") or {}).get("train_iterator") or {}
+    history = state.get("optimizer_history") or []
+    epoch = mid_epoch = None
+    if "epoch" in iterator:
+        mid_epoch = (iterator.get("iterations_in_epoch", 0) or 0) > 0
+        epoch = int(iterator["epoch"]) - 1
+    return {
+        "epoch": epoch,
+        "mid_epoch": mid_epoch,
+        "num_updates": history[-1].get("num_updates") if history else None,
+    }
+
+
+def model_option(state: dict, *names):
+    """The first of ``names`` set in a checkpoint's model config (cfg.model, an omegaconf node or
+    a dict), else in its legacy ``args`` Namespace; None when none is."""
+    cfg = state.get("cfg")
+    model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
+    for source in (model_cfg, state.get("args")):
+        if source is None:
+            continue
+        for name in names:
+            value = source.get(name) if isinstance(source, dict) else getattr(source, name, None)
+            if value:
+                return value
+    return None
+
+
+def checkpoint_info(path, state: dict) -> dict:
+    """Path, progress, arch and training time of the checkpoint ``state`` loaded from ``path``.
+
+    An average lists its inputs with their own progress under ``averaged_checkpoints`` (the
+    averager read them when it averaged), and gets the epoch and num_updates of the newest one.
+    """
+    extra = state.get("extra_state") or {}
+    iterator = extra.get("train_iterator") or {}
+    info = {
+        "path": str(Path(path).resolve()),
+        **progress_of(state),
+        "train_iterator": {k: v for k, v in iterator.items() if _jsonable(v)},
+        "arch": model_option(state, "arch", "_name"),
+        "fairseq_training_seconds": extra.get("previous_training_time"),
+        "size_bytes": os.path.getsize(path),
+    }
+    others = {k: v for k, v in state.items() if k not in _STANDARD_KEYS and _jsonable(v)}
+    if others:
+        info["other_entries"] = others
+    members = extra.get(AVERAGED_KEY)
+    if members:
+        info[AVERAGED_KEY] = members
+        known = [m for m in members if isinstance(m, dict) and m.get("num_updates") is not None]
+        if known:
+            newest = max(known, key=lambda m: m["num_updates"])
+            info.update(epoch=newest["epoch"], mid_epoch=newest["mid_epoch"],
+                        num_updates=newest["num_updates"])
+        else:  # averaged before the averager recorded its inputs' progress
+            info.update(epoch=None, mid_epoch=None, num_updates=None)
+    return info

@@ -1,0 +1,1 @@
+"""The synthetic English->German demo corpus of `make demo` (lexicon, grammar, files)."""

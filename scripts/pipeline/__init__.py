@@ -1,1 +1,0 @@
-"""Python side of the contextpool-mt scripts (data, evaluation, reports)."""

@@ -7,25 +7,9 @@ by whoever needs it; these functions only look at the loaded dict.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 AVERAGED_KEY = "averaged_checkpoints"  # extra_state entry of an average: its inputs' progress
-_STANDARD_KEYS = {
-    "args", "cfg", "model", "criterion", "optimizer_history", "task_state",
-    "extra_state", "last_optimizer_state",
-}
-
-
-def _jsonable(value) -> bool:
-    try:
-        json.dumps(value)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
 def progress_of(state: dict) -> dict:
     """epoch (finished epochs), mid_epoch and num_updates of a loaded checkpoint.
 
@@ -62,24 +46,14 @@ def model_option(state: dict, *names):
 
 
 def checkpoint_info(path, state: dict) -> dict:
-    """Path, progress, arch and training time of the checkpoint ``state`` loaded from ``path``.
+    """Path, progress and arch of the checkpoint ``state`` loaded from ``path``.
 
     An average lists its inputs with their own progress under ``averaged_checkpoints`` (the
     averager read them when it averaged), and gets the epoch and num_updates of the newest one.
     """
     extra = state.get("extra_state") or {}
-    iterator = extra.get("train_iterator") or {}
-    info = {
-        "path": str(Path(path).resolve()),
-        **progress_of(state),
-        "train_iterator": {k: v for k, v in iterator.items() if _jsonable(v)},
-        "arch": model_option(state, "arch", "_name"),
-        "fairseq_training_seconds": extra.get("previous_training_time"),
-        "size_bytes": os.path.getsize(path),
-    }
-    others = {k: v for k, v in state.items() if k not in _STANDARD_KEYS and _jsonable(v)}
-    if others:
-        info["other_entries"] = others
+    info = {"path": str(Path(path).resolve()), **progress_of(state),
+            "arch": model_option(state, "arch", "_name")}
     members = extra.get(AVERAGED_KEY)
     if members:
         info[AVERAGED_KEY] = members

@@ -368,7 +368,6 @@ def evaluate_set(args, paths, checkpoint) -> dict:
             "extra_generate_args": list(args.extra),
             "command": ["fairseq-generate", *cmd[3:]],
         },
-        "fairseq_bleu_line": generated["fairseq_bleu"],
         "provenance": checkpoint["provenance"],
         "files": {
             "eval_dir": str(out.resolve()),

@@ -58,7 +58,6 @@ _TRANSLATED = re.compile(
     r"(?P<seconds>[\d.]+)s \((?P<sps>[\d.]+|inf|nan) sentences/s, (?P<tps>[\d.]+|inf|nan) tokens/s\)"
 )
 _HYPOTHESIS = re.compile(r"^H-(?P<id>\d+)\t(?P<score>[^\t]*)\t(?P<text>.*)$")
-_FAIRSEQ_BLEU = re.compile(r"^Generate \S+ with beam=\d+: .*$")
 
 
 def to_number(value):
@@ -407,7 +406,7 @@ def parse_generate_log(path) -> dict:
 
 
 def parse_generate_log_lines(lines: Iterable[str], source: str = "<generate.log>") -> dict:
-    """Returns {'hypotheses': {id: (score, text)}, 'speed': {...} or None, 'fairseq_bleu': str or None}.
+    """Returns {'hypotheses': {id: (score, text)}, 'speed': {...} or None}.
 
     ``text`` is the H- line's hypothesis as fairseq printed it (SentencePiece
     pieces joined by spaces when fairseq-generate ran without --remove-bpe).
@@ -415,7 +414,6 @@ def parse_generate_log_lines(lines: Iterable[str], source: str = "<generate.log>
     """
     hypotheses = {}
     speed = None
-    fairseq_bleu = None
     for raw in lines:
         line = raw.rstrip("\n").rstrip("\r")
         match = _HYPOTHESIS.match(line)
@@ -430,10 +428,7 @@ def parse_generate_log_lines(lines: Iterable[str], source: str = "<generate.log>
         parsed = parse_translated_line(line)
         if parsed is not None:
             speed = parsed
-            continue
-        if _FAIRSEQ_BLEU.match(line):
-            fairseq_bleu = line
-    return {"hypotheses": hypotheses, "speed": speed, "fairseq_bleu": fairseq_bleu}
+    return {"hypotheses": hypotheses, "speed": speed}
 
 
 def progress_line(name: str, line: str):

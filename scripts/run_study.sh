@@ -58,6 +58,12 @@ done
 [[ -n "$DATA" && -n "$RUNS" && -n "$ARTEFACTS" ]] || { usage >&2; exit 2; }
 [[ "$PILOT" == 1 || -n "$BUDGET" ]] || { echo "run_study.sh: give --pilot or --budget-epochs E" >&2; exit 2; }
 [[ -d "$DATA/bin" ]] || { echo "run_study.sh: $DATA/bin not found: prepare the corpus first (cpmt-prepare-corpus)" >&2; exit 2; }
+if [[ "$PRECISION" == bf16 ]] && ! grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then
+  # every run trains on CPU; without native bf16 a run takes ~20x longer (docs/results.md)
+  echo "run_study.sh: --precision bf16 on a CPU without avx512_bf16/amx_bf16: continue this study on a" \
+    "native-bf16 machine, or run an fp32 study (never mix precisions in one study)" >&2
+  exit 2
+fi
 
 source "$REPO/scripts/lib/python.sh"
 CORES="$(nproc 2>/dev/null || echo 2)"

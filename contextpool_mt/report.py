@@ -242,9 +242,10 @@ def _checked_lines(path: Path, recorded_sha, scores_path: Path, n: int, ref_path
     return lines
 
 
-def read_set(loaded: dict, refs: list, ref_path: Path, data_fingerprint=None) -> dict:
+def read_set(loaded: dict, refs: list, ref_path: Path, signatures: dict, data_fingerprint=None) -> dict:
     """One scored test set of one run, as cpmt-evaluate wrote it: its scores and the texts the
-    bootstrap resamples (hyp.txt; hyp.tok and ref.tok for the tokenised BLEU), all checked."""
+    bootstrap resamples (hyp.txt; hyp.tok and ref.tok for the tokenised BLEU), all checked;
+    ``signatures``: this environment's, metrics.signatures()."""
     stored = loaded["scores"]
     if data_fingerprint is not None:
         scored_on = (stored.get("provenance") or {}).get("data")
@@ -255,7 +256,7 @@ def read_set(loaded: dict, refs: list, ref_path: Path, data_fingerprint=None) ->
                 f"the --data {data_fingerprint['data']} of this report ({differences}); compare "
                 "runs of one corpus"
             )
-    for key, signature in metrics.signatures().items():
+    for key, signature in signatures.items():
         if stored[key]["signature"] != signature:
             raise ReportError(f"{loaded['scores_path']}: {key} signature {stored[key]['signature']} "
                               f"differs from this environment's {signature}: re-run cpmt-evaluate")
@@ -643,7 +644,8 @@ def build_report(args) -> dict:
         data_fingerprint = None  # a corpus without bin/ (scores only): nothing to pair with
     for run in runs.values():
         check_reference(run, ref_path, ref_sha)
-    texts = {name: read_set(run["_loaded_main"], refs, ref_path, data_fingerprint)
+    here = metrics.signatures()
+    texts = {name: read_set(run["_loaded_main"], refs, ref_path, here, data_fingerprint)
              for name, run in runs.items()}
     sig = significance(runs, baseline, texts, refs, args.bootstrap_samples)
     test_sets = {subset: test_set_entry(subset, ref_path, ref_sha, len(refs), runs, texts, sig)}
@@ -660,7 +662,7 @@ def build_report(args) -> dict:
             if stored_sha and stored_sha != set_sha:
                 raise ReportError(f"{loaded[run_name]['scores_path']}: scored against another "
                                   f"reference than {set_ref} (sha256 differs)")
-        set_texts = {run_name: read_set(loaded[run_name], set_refs, set_ref, data_fingerprint)
+        set_texts = {run_name: read_set(loaded[run_name], set_refs, set_ref, here, data_fingerprint)
                      for run_name in runs}
         set_sig = significance(runs, baseline, set_texts, set_refs, args.bootstrap_samples)
         test_sets[name] = test_set_entry(name, set_ref, set_sha, len(set_refs), runs, set_texts, set_sig)

@@ -38,6 +38,8 @@ import sys
 import unicodedata
 from pathlib import Path
 
+from contextpool_mt.plotting import pyplot
+
 SCHEMA = "contextpool-mt/pools/v1"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 PIECE_CLASSES = ("word_initial", "continuation", "punctuation")
@@ -267,11 +269,7 @@ def _grid(n):
 
 
 def plot_histograms(result: dict, field: str, path: Path, xlabel: str):
-    import matplotlib
-
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's root logger is verbose
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     layers = result["layers"]
     rows, cols = _grid(len(layers))
@@ -296,11 +294,7 @@ def plot_histograms(result: dict, field: str, path: Path, xlabel: str):
 
 
 def plot_sentence(result: dict, path: Path):
-    import matplotlib
-
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's root logger is verbose
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     shown = result["sentence"]
     layers = shown["layers"]
@@ -324,11 +318,7 @@ def plot_sentence(result: dict, path: Path):
 
 
 def plot_over_training(results: list, path: Path):
-    import matplotlib
-
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's root logger is verbose
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ordered = sorted(results, key=lambda r: r["num_updates"] or 0)
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -38,6 +38,7 @@ import sys
 from pathlib import Path
 
 from contextpool_mt import metrics
+from contextpool_mt.plotting import pyplot
 from contextpool_mt.text import read_lines
 from contextpool_mt.fairseq_logs import LogParseError, parse_train_log
 from contextpool_mt.provenance import ProvenanceError, differing, fingerprint, sha256_of, spm_model_of
@@ -335,10 +336,7 @@ def _time_unit(max_seconds: float):
 
 
 def make_plots(report: dict, out_dir: Path) -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     runs = report["runs"]
     files = {}

@@ -44,13 +44,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import re
 import shutil
 import statistics
 import sys
 from pathlib import Path
 
+from contextpool_mt.plotting import pyplot
 from contextpool_mt.provenance import sha256_of
 from contextpool_mt.text import read_lines
 from contextpool_mt.fairseq_logs import LogParseError, parse_train_log
@@ -314,11 +314,7 @@ def build_study_report(artefacts: Path, data: Path, baseline: str, budget: int |
 
 
 def plot_bleu_vs_time(report: dict, path: Path):
-    import matplotlib
-
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's root logger is verbose
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for config, runs in report["_configs"].items():

@@ -381,8 +381,9 @@ def render(report: dict) -> str:
             f"| {'n/a' if tr is None else f'{tr / 1e9:.4f}'} | {'n/a' if de is None else f'{de / 1e9:.4f}'} "
             f"| {_hours(row['training_seconds_mean_sd'][0])} | {delta} |"
         )
-    lines += ["", f"Time to reach the baseline's valid BLEU at the budget "
-              f"({report['baseline_valid_bleu_at_budget']}), per seed:", "",
+    target = report["baseline_valid_bleu_at_budget"]
+    lines += ["", f"Time to reach the baseline's valid BLEU at the budget (mean over its seeds, "
+              f"{'n/a' if target is None else f'{target:.2f}'}), per seed:", "",
               "| config | seed | epoch | updates | wall time |", "|---|---:|---:|---:|---:|"]
     for row in report["configs"]:
         for seed, hit in row["reach_baseline_valid_bleu"].items():

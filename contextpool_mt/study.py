@@ -418,23 +418,31 @@ def write_report(report: dict, out: Path):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Multi-seed study: export, cost, report.")
     sub = parser.add_subparsers(dest="command", required=True)
+    run_help = "a run folder of scripts/run_study.sh (checkpoints/, train.log, eval/)"
+    eval_help = "which RUN/eval/NAME holds the scores (default: avg, the averaged checkpoint)"
     curve = sub.add_parser("curve", help="a run's per-epoch valid loss and BLEU")
-    curve.add_argument("--run-dir", required=True, type=Path)
+    curve.add_argument("--run-dir", required=True, type=Path, help=run_help)
     exp = sub.add_parser("export", help="copy a run's small artefacts for committing")
-    exp.add_argument("--run-dir", required=True, type=Path)
-    exp.add_argument("--out", required=True, type=Path)
-    exp.add_argument("--eval", default="avg")
+    exp.add_argument("--run-dir", required=True, type=Path, help=run_help)
+    exp.add_argument("--out", required=True, type=Path,
+                     help="where the artefacts go: ARTEFACTS/NAME_sSEED")
+    exp.add_argument("--eval", default="avg", help=eval_help)
     cost = sub.add_parser("cost", help="FLOPs per token of training and decoding")
-    cost.add_argument("--checkpoint", required=True, type=Path)
-    cost.add_argument("--data", required=True, type=Path)
-    cost.add_argument("--out", required=True, type=Path)
+    cost.add_argument("--checkpoint", required=True, type=Path, help="a fairseq checkpoint")
+    cost.add_argument("--data", required=True, type=Path,
+                      help="prepared corpus (the folder with bin/): its first test sentences are counted")
+    cost.add_argument("--out", required=True, type=Path, help="the JSON file to write")
     rep = sub.add_parser("report", help="the study report from exported artefacts")
-    rep.add_argument("--artefacts", required=True, type=Path)
+    rep.add_argument("--artefacts", required=True, type=Path,
+                     help="folder of exported runs, one NAME_sSEED folder each")
     rep.add_argument("--data", required=True, type=Path, help="prepared corpus (raw/test.de)")
-    rep.add_argument("--out", required=True, type=Path)
-    rep.add_argument("--baseline", default="baseline")
-    rep.add_argument("--budget-epochs", type=int)
-    rep.add_argument("--eval", default="avg")
+    rep.add_argument("--out", required=True, type=Path,
+                     help="report folder: study.md, study.json, bleu_vs_time.png")
+    rep.add_argument("--baseline", default="baseline",
+                     help="the configuration every other one is tested against (default: baseline)")
+    rep.add_argument("--budget-epochs", type=int,
+                     help="read each run's curve up to this epoch (default: all epochs)")
+    rep.add_argument("--eval", default="avg", help=eval_help)
     return parser
 
 

@@ -69,6 +69,20 @@ def log(message: str) -> None:
     print(f"[{PROG}] {message}", flush=True)
 
 
+def binarised_folder_error(data: str) -> Optional[str]:
+    """One line for a ``--data`` that is a prepared corpus's binarised folder (``DATA/bin``: what
+    train.sh and fairseq-train read) given to a command that reads the prepared corpus itself
+    (``DATA``: bin/, spm/, raw/, as the cpmt-* commands do); None when ``data`` is not one."""
+    if os.path.isdir(os.path.join(data, "bin")) or not any(
+        name.startswith("dict.") and name.endswith(".txt")
+        for name in (os.listdir(data) if os.path.isdir(data) else ())
+    ):
+        return None
+    parent = os.path.dirname(os.path.normpath(data)) or "."
+    return (f"--data {data} is the binarised folder (fairseq-preprocess output, what train.sh "
+            f"reads); give --data {parent} (the prepared corpus: the folder with bin/, spm/, raw/)")
+
+
 # --------------------------------------------------------------------------- text
 
 

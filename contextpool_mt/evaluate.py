@@ -56,6 +56,7 @@ from pathlib import Path
 
 from contextpool_mt import metrics
 from contextpool_mt.checkpoints import checkpoint_info, model_option
+from contextpool_mt.corpus import binarised_folder_error
 from contextpool_mt.fairseq_logs import LogParseError, parse_generate_log
 from contextpool_mt.provenance import ProvenanceError, sha256_of
 from contextpool_mt.provenance import check as check_provenance_of
@@ -121,6 +122,8 @@ def check_inputs(args) -> dict:
     data = Path(args.data)
     if not data.is_dir():
         raise EvaluationError(f"{data}: no such data directory (expected raw/, spm/, bin/)")
+    if wrong_layout := binarised_folder_error(str(data)):
+        raise EvaluationError(wrong_layout)
     bin_dir = data / "bin"
     for name in (f"dict.{args.src}.txt", f"dict.{args.tgt}.txt"):
         if not (bin_dir / name).is_file():

@@ -38,6 +38,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
+from contextpool_mt.corpus import binarised_folder_error
 from contextpool_mt.plotting import pyplot
 
 SCHEMA = "contextpool-mt/pools/v1"
@@ -378,6 +379,8 @@ def main(argv=None) -> int:
     torch.set_grad_enabled(False)
     results = []
     try:
+        if wrong_layout := binarised_folder_error(str(args.data)):
+            raise PoolInspectionError(wrong_layout)
         for checkpoint in args.checkpoint:
             print(f"inspect_pools: {checkpoint}", flush=True)
             results.append(inspect_checkpoint(checkpoint, args.data, args.subset, args.src,

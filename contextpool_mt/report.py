@@ -38,6 +38,7 @@ import sys
 from pathlib import Path
 
 from contextpool_mt import metrics
+from contextpool_mt.corpus import binarised_folder_error
 from contextpool_mt.plotting import pyplot
 from contextpool_mt.text import read_lines
 from contextpool_mt.fairseq_logs import LogParseError, parse_train_log
@@ -613,6 +614,8 @@ def test_set_entry(name, ref_path, ref_sha, n, runs, texts, sig) -> dict:
 
 
 def build_report(args) -> dict:
+    if wrong_layout := binarised_folder_error(args.data):
+        raise ReportError(wrong_layout)
     specs = [parse_run_spec(s) for s in args.run]
     names = [name for name, _ in specs]
     if len(set(names)) != len(names):

@@ -54,6 +54,8 @@ _MIN_MASS = 1e-6
 # resolution of any coefficient that matters, and it keeps exp() and the products after it
 # out of the subnormal range, where CPUs compute about 10x slower.
 _MIN_LOG_MASK = -50.0
+# (Code that TorchScript compiles takes these as default arguments: it cannot read a
+# module-level float.)
 
 
 @with_incremental_state
@@ -100,7 +102,9 @@ class ContextPool(nn.Module):
     def extra_repr(self) -> str:
         return f"max_size={self.max_size}, normalize={self.normalize}, causal={self.causal}"
 
-    def predict(self, x: Tensor, padding_mask: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    def predict(
+        self, x: Tensor, padding_mask: Optional[Tensor], min_sigma: float = _MIN_SIGMA
+    ) -> Tuple[Tensor, Tensor]:
         """Pooling weights and Gaussian widths, both T x B, in float32 or wider.
 
         Args:
@@ -117,8 +121,8 @@ class ContextPool(nn.Module):
         probs = torch.sigmoid(logits)
         weight = probs[..., 0]
         if padding_mask is not None:
-            weight = weight.masked_fill(padding_mask.t().bool(), 0.0)
-        sigma = (probs[..., 1] * (0.5 * self.max_size)).clamp_min(_MIN_SIGMA)  # s / 2
+            weight = weight.masked_fill(padding_mask.t().to(torch.bool), 0.0)
+        sigma = (probs[..., 1] * (0.5 * self.max_size)).clamp_min(min_sigma)  # s / 2
         return weight, sigma
 
     def offsets(self) -> range:
@@ -149,7 +153,10 @@ class ContextPool(nn.Module):
             if sigma.size(0) == 1:  # one new position: the usual decoding step
                 return _pool_last(x, weight, sigma, self.normalize == "mean")
         right = 0 if self.causal else self.max_size  # offsets() run from -max_size to right
-        return _BandedPool.apply(x, weight, sigma, self.max_size, right, self.normalize == "mean")
+        mean = self.normalize == "mean"
+        if torch.jit.is_scripting():  # TorchScript has no autograd.Function: inference only
+            return _banded_pool(x, weight, sigma, self.max_size, right, mean)
+        return _BandedPool.apply(x, weight, sigma, self.max_size, right, mean)
 
     def _prepend_history(
         self,
@@ -159,41 +166,46 @@ class ContextPool(nn.Module):
     ) -> Tuple[Tensor, Tensor]:
         """Prepends the cached last ``max_size`` inputs and weights and updates the cache."""
         cache = self.get_incremental_state(incremental_state, "pool_state")
-        if cache is not None and cache.get("input") is not None:
+        if cache is not None:
             # the cache is B x H x C / B x H; time goes first here
-            x = torch.cat([cache["input"].transpose(0, 1), x], dim=0)
-            weight = torch.cat([cache["weight"].transpose(0, 1), weight], dim=0)
+            cached_input, cached_weight = cache.get("input"), cache.get("weight")
+            if cached_input is not None and cached_weight is not None:
+                x = torch.cat([cached_input.transpose(0, 1), x], dim=0)
+                weight = torch.cat([cached_weight.transpose(0, 1), weight], dim=0)
         keep = self.max_size
-        self.set_incremental_state(
-            incremental_state,
-            "pool_state",
-            {"input": x[-keep:].transpose(0, 1), "weight": weight[-keep:].transpose(0, 1)},
-        )
+        new_cache: Dict[str, Optional[Tensor]] = {
+            "input": x[-keep:].transpose(0, 1),
+            "weight": weight[-keep:].transpose(0, 1),
+        }
+        self.set_incremental_state(incremental_state, "pool_state", new_cache)
         return x, weight
 
-    @torch.jit.unused
+    @torch.jit.export
     def reorder_incremental_state(
         self,
-        incremental_state: Dict[str, Dict[str, Optional[Tensor]]],
+        incremental_state: Optional[Dict[str, Dict[str, Optional[Tensor]]]],
         new_order: Tensor,
     ):
         """Follows beam search's reordering of hypotheses (batch dimension)."""
         cache = self.get_incremental_state(incremental_state, "pool_state")
         if cache is not None:
-            for key, value in cache.items():
+            for key in cache.keys():
+                value = cache[key]
                 if value is not None:
                     cache[key] = value.index_select(0, new_order)
-            self.set_incremental_state(incremental_state, "pool_state", cache)
+            incremental_state = self.set_incremental_state(incremental_state, "pool_state", cache)
         return incremental_state
 
 
-def _gaussian(offsets: Tensor, sigma: Tensor) -> Tensor:
+def _gaussian(offsets: Tensor, sigma: Tensor, min_log: float = _MIN_LOG_MASK) -> Tensor:
     """g = exp(-d^2 / (2 sigma^2)) (floored at e^_MIN_LOG_MASK): sigma (...) x offsets (D)."""
     log_gauss = (offsets * offsets * -0.5) * sigma.pow(-2).unsqueeze(-1)
-    return log_gauss.clamp_min_(_MIN_LOG_MASK).exp_()
+    return log_gauss.clamp_min_(min_log).exp_()
 
 
-def _pool_last(x: Tensor, weight: Tensor, sigma: Tensor, mean: bool) -> Tensor:
+def _pool_last(
+    x: Tensor, weight: Tensor, sigma: Tensor, mean: bool, min_mass: float = _MIN_MASS
+) -> Tensor:
     """The causal pool of the last position only: one decoding step.
 
     Args:
@@ -206,16 +218,18 @@ def _pool_last(x: Tensor, weight: Tensor, sigma: Tensor, mean: bool) -> Tensor:
     offsets = torch.arange(1 - x.size(0), 1, device=sigma.device, dtype=sigma.dtype)
     coeffs = _gaussian(offsets, sigma[0]) * weight.t()  # B x H
     if mean:
-        coeffs = coeffs / coeffs.sum(-1, keepdim=True).clamp_min(_MIN_MASS)
+        coeffs = coeffs / coeffs.sum(-1, keepdim=True).clamp_min(min_mass)
     pooled = torch.bmm(coeffs.to(x.dtype).unsqueeze(1), x.transpose(0, 1))  # B x 1 x C
     return pooled.transpose(0, 1)
 
 
 def _pad_time(t: Tensor, before: int, after: int) -> Tensor:
     """``t`` (T x B or T x B x C) with zero rows before and after on the time axis."""
-    if before == after == 0:
+    if before == 0 and after == 0:
         return t
-    out = t.new_empty(before + t.size(0) + after, *t.shape[1:])
+    size = list(t.shape)
+    size[0] += before + after
+    out = t.new_empty(size)
     out[:before].zero_()
     out[before + t.size(0) :].zero_()
     out[before : before + t.size(0)] = t
@@ -245,7 +259,9 @@ def _skew(a: Tensor) -> Tensor:
     return a.as_strided((rows, B, D), (B * D, D, B * D - 1), D - 1).contiguous()
 
 
-def _coefficients(sigma: Tensor, weight: Tensor, left: int, right: int, mean: bool):
+def _coefficients(
+    sigma: Tensor, weight: Tensor, left: int, right: int, mean: bool, min_mass: float = _MIN_MASS
+) -> Tuple[Tensor, Tensor, Tensor, Optional[Tensor], Tensor]:
     """a[i, :, n] = c[i, :, n] (/ sum_n c[i, :, n] for "mean"), c = g^i_j w_j at j = i + n - left.
 
     Args:
@@ -261,7 +277,20 @@ def _coefficients(sigma: Tensor, weight: Tensor, left: int, right: int, mean: bo
     if not mean:
         return unnormalized, gauss, unnormalized, None, offsets
     mass = unnormalized.sum(-1, keepdim=True)
-    return unnormalized / mass.clamp_min(_MIN_MASS), gauss, unnormalized, mass, offsets
+    return unnormalized / mass.clamp_min(min_mass), gauss, unnormalized, mass, offsets
+
+
+def _banded_pool(x: Tensor, weight: Tensor, sigma: Tensor, left: int, right: int, mean: bool):
+    """y_i = sum_n a[i, n] x[i + d_n]: the forward of :class:`_BandedPool`, plain tensor code.
+
+    Also what a TorchScript-compiled model runs (TorchScript cannot call an autograd.Function);
+    differentiating it with autograd would keep the T x B x D x C windows, so training goes
+    through :class:`_BandedPool`. Shapes as there.
+    """
+    before = left - (x.size(0) - sigma.size(0))  # zero rows before x (and its history)
+    coeffs = _coefficients(sigma, _pad_time(weight, before, right), left, right, mean)[0]
+    # .to: under autocast the product may run in a lower precision than x
+    return _band(coeffs.to(x.dtype), _pad_time(x, before, right)).to(x.dtype)
 
 
 class _BandedPool(torch.autograd.Function):
@@ -275,12 +304,9 @@ class _BandedPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, sigma, left: int, right: int, mean: bool):
-        before = left - (x.size(0) - sigma.size(0))  # zero rows before x (and its history)
-        coeffs = _coefficients(sigma, _pad_time(weight, before, right), left, right, mean)[0]
         ctx.left, ctx.right, ctx.mean = left, right, mean
         ctx.save_for_backward(x, weight, sigma)
-        # .to: under autocast the product may run in a lower precision than x
-        return _band(coeffs.to(x.dtype), _pad_time(x, before, right)).to(x.dtype)
+        return _banded_pool(x, weight, sigma, left, right, mean)
 
     @staticmethod
     @once_differentiable

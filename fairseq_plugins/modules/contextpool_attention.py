@@ -1,7 +1,9 @@
 """Self-attention that runs between ContextPool features instead of tokens."""
 
+import types
 from typing import Dict, Optional, Tuple
 
+import torch
 from torch import Tensor
 
 from fairseq.modules import MultiheadAttention
@@ -45,20 +47,56 @@ class ContextPoolSelfAttention(MultiheadAttention):
         value: Optional[Tensor],
         key_padding_mask: Optional[Tensor] = None,
         incremental_state: Optional[Dict[str, Dict[str, Optional[Tensor]]]] = None,
-        **kwargs,
+        need_weights: bool = True,
+        static_kv: bool = False,
+        attn_mask: Optional[Tensor] = None,
+        before_softmax: bool = False,
+        need_head_weights: bool = False,
     ) -> Tuple[Tensor, Optional[Tensor]]:
-        """Same signature as :meth:`MultiheadAttention.forward` (T x B x C).
+        """The signature of :meth:`MultiheadAttention.forward` (T x B x C), spelt out for
+        TorchScript.
 
         ``key`` and ``value`` must be the query itself (self-attention).
         """
-        assert key is query and value is query, "ContextPool attention is self-attention only"
+        if not torch.jit.is_scripting():
+            assert key is query and value is query, "ContextPool attention is self-attention only"
         pooled = self.pool(query, key_padding_mask, incremental_state)
         query = pooled if self.pool_inputs == "qkv" else query
-        return super().forward(
+        return self.attend(
             query,
             pooled,
             pooled,
             key_padding_mask=key_padding_mask,
             incremental_state=incremental_state,
-            **kwargs,
+            need_weights=need_weights,
+            static_kv=static_kv,
+            attn_mask=attn_mask,
+            before_softmax=before_softmax,
+            need_head_weights=need_head_weights,
         )
+
+
+def _parent_method(cls, parent, name: str, alias: str):
+    """``parent.name`` as the method ``cls.alias``: the same code, callable from TorchScript.
+
+    TorchScript has no ``super()``, and compiles a method it meets through ``self`` under its
+    function's ``__name__`` (so ``alias = parent.forward`` would clash with ``cls.forward``).
+    The body of :meth:`MultiheadAttention.forward` calls a static method through the name
+    ``MultiheadAttention``, which TorchScript resolves only for the class being compiled; the
+    alias therefore sees that name as ``cls`` (which inherits the static method).
+    """
+    fn = getattr(parent, name)
+    method = types.FunctionType(
+        fn.__code__, {**fn.__globals__, parent.__name__: cls}, alias, fn.__defaults__,
+        fn.__closure__,
+    )
+    method.__annotations__ = dict(fn.__annotations__)
+    method.__kwdefaults__ = fn.__kwdefaults__
+    method.__doc__ = f"{parent.__name__}.{name} (see _parent_method)."
+    method.__module__ = cls.__module__
+    method.__qualname__ = f"{cls.__qualname__}.{alias}"
+    setattr(cls, alias, method)
+
+
+# MultiheadAttention.forward, which ContextPoolSelfAttention.forward calls after pooling
+_parent_method(ContextPoolSelfAttention, MultiheadAttention, "forward", "attend")

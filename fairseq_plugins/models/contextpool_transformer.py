@@ -28,6 +28,12 @@ from fairseq.models.transformer.transformer_legacy import (
     transformer_wmt_en_de,
     transformer_wmt_en_de_big,
 )
+from fairseq.models.transformer.transformer_decoder import (
+    module_name_fordropout as decoder_dropout_name,
+)
+from fairseq.models.transformer.transformer_encoder import (
+    module_name_fordropout as encoder_dropout_name,
+)
 from fairseq.modules.checkpoint_activations import checkpoint_wrapper
 from omegaconf import OmegaConf
 
@@ -168,6 +174,31 @@ class ContextPoolTransformerModel(TransformerModel):
         return ContextPoolTransformerDecoder(
             cfg, tgt_dict, embed_tokens, no_encoder_attn=cfg.no_cross_attention
         )
+
+    def make_generation_fast_(self, **kwargs):
+        """fairseq's, where ``--retain-dropout-modules`` naming a fairseq class also names our
+        subclasses of it, so that one list keeps the same dropouts as in the plain Transformer
+        (fairseq matches a dropout's ``module_name``, the class name of its module)."""
+        listed = kwargs.get("retain_dropout_modules")
+        if listed is not None:
+            ours = {type(m) for m in self.modules() if type(m).__module__.startswith(_PACKAGE)}
+            kwargs["retain_dropout_modules"] = list(listed) + sorted(
+                cls.__name__ for cls in ours if fairseq_dropout_name(cls) in listed
+            )
+        super().make_generation_fast_(**kwargs)
+
+
+_PACKAGE = __name__.split(".")[0] + "."  # our classes' modules start with it
+
+
+def fairseq_dropout_name(cls) -> str:
+    """The ``module_name`` of the dropouts in ``cls``'s fairseq twin: the name of the nearest
+    fairseq class ``cls`` derives from, as fairseq renames it (``TransformerEncoderBase`` ->
+    ``TransformerEncoder``)."""
+    base = next(b for b in cls.__mro__ if b.__module__.split(".")[0] == "fairseq")
+    return encoder_dropout_name(decoder_dropout_name(base.__name__))
+
+
 
 
 def _max_size(text) -> int:

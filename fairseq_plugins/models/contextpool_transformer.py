@@ -40,8 +40,11 @@ from omegaconf import OmegaConf
 from ..modules.context_pool import NORMALIZE_CHOICES
 from ..modules.contextpool_attention import POOL_INPUT_CHOICES
 from ..modules.contextpool_transformer_layer import (
+    PLACEMENT_CHOICES,
     ContextPoolDecoderLayer,
     ContextPoolEncoderLayer,
+    ContextPoolStreamDecoderLayer,
+    ContextPoolStreamEncoderLayer,
 )
 
 
@@ -73,6 +76,26 @@ class ContextPoolConfig(FairseqDataclass):
         default="all",
         metadata={"help": "decoder layers with ContextPool: 'all', 'none' or a comma list "
                   "of 0-based layer indices"},
+    )
+    contextpool_heads: int = field(
+        default=1,
+        metadata={"help": "pools per layer: 1 pools the attention input once for all heads; "
+                  "H > 1 gives each of H groups of attention heads its own weights and sizes, "
+                  "pooling its projected queries, keys and values (H must divide the "
+                  "attention heads)"},
+    )
+    contextpool_predictor_kernel: int = field(
+        default=1,
+        metadata={"help": "tokens the weight and size predictors read: 1 is a per-token "
+                  "linear map; K > 1 a 1-D convolution over K tokens (centred in the "
+                  "encoder, the current and K - 1 previous tokens in the decoder)"},
+    )
+    contextpool_placement: ChoiceEnum(PLACEMENT_CHOICES) = field(
+        default="attention",
+        metadata={"help": "'attention': pool what self-attention reads, the residual keeps "
+                  "the unpooled input; 'stream': replace the layer input by its pooled "
+                  "features before the layer (attention, residual and FFN see them; needs "
+                  "--contextpool-inputs qkv and --contextpool-heads 1)"},
     )
 
 
@@ -120,7 +143,11 @@ class ContextPoolTransformerEncoder(TransformerEncoderBase):
         )
         if index not in pooled:
             return super().build_encoder_layer(cfg)
-        return wrap_layer(ContextPoolEncoderLayer(cfg, return_fc=self.return_fc), cfg)
+        if cfg.contextpool_placement == "stream":
+            layer = ContextPoolStreamEncoderLayer(cfg, return_fc=self.return_fc)
+        else:
+            layer = ContextPoolEncoderLayer(cfg, return_fc=self.return_fc)
+        return wrap_layer(layer, cfg)
 
 
 class ContextPoolTransformerDecoder(TransformerDecoderBase):
@@ -134,7 +161,11 @@ class ContextPoolTransformerDecoder(TransformerDecoderBase):
         )
         if index not in pooled:
             return super().build_decoder_layer(cfg, no_encoder_attn)
-        return wrap_layer(ContextPoolDecoderLayer(cfg, no_encoder_attn), cfg)
+        if cfg.contextpool_placement == "stream":
+            layer = ContextPoolStreamDecoderLayer(cfg, no_encoder_attn)
+        else:
+            layer = ContextPoolDecoderLayer(cfg, no_encoder_attn)
+        return wrap_layer(layer, cfg)
 
 
 @register_model("contextpool_transformer")
@@ -150,8 +181,9 @@ class ContextPoolTransformerModel(TransformerModel):
         # defaults are filled in by the architectures (contextpool_defaults)
         gen_parser_from_dataclass(parser, ContextPoolConfig(), delete_default=True)
         for action in parser._actions:  # checked while parsing: argparse names the option
-            if "--contextpool-max-size" in action.option_strings:
-                action.type = _max_size
+            for option in action.option_strings:
+                if option in POSITIVE_OPTIONS:
+                    action.type = POSITIVE_OPTIONS[option]
 
     @classmethod
     def build_model(cls, args, task):
@@ -160,6 +192,7 @@ class ContextPoolTransformerModel(TransformerModel):
             # TransformerConfig.from_namespace would drop our extra options.
             args = argparse.Namespace(**OmegaConf.to_container(args, resolve=True))
         contextpool_defaults(args)
+        check_option_combinations(args)
         return super().build_model(args, task)
 
     @classmethod
@@ -199,19 +232,31 @@ def fairseq_dropout_name(cls) -> str:
     return encoder_dropout_name(decoder_dropout_name(base.__name__))
 
 
+def _at_least_one(meaning: str, default: int):
+    """An argparse type: an integer >= 1, the error saying what the option means."""
+
+    def parse(text) -> int:
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(
+                f"must be >= 1 ({meaning}; the default is {default}), got {value}"
+            )
+        return value
+
+    return parse
 
 
-def _max_size(text) -> int:
-    """argparse type of --contextpool-max-size: an integer >= 1."""
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be >= 1 (the largest pooling radius in tokens; the default is 8), got {value}"
-        )
-    return value
+_max_size = _at_least_one("the largest pooling radius in tokens", 8)
+# option -> its argparse type; hydra configs, which skip argparse, are checked by
+# contextpool_defaults with the same functions
+POSITIVE_OPTIONS = {
+    "--contextpool-max-size": _max_size,
+    "--contextpool-heads": _at_least_one("the number of pools per layer", 1),
+    "--contextpool-predictor-kernel": _at_least_one("the tokens each prediction reads", 1),
+}
 
 
 def contextpool_defaults(args):
@@ -220,10 +265,39 @@ def contextpool_defaults(args):
     for fld in fields(ContextPoolConfig):
         if getattr(args, fld.name, None) is None:
             setattr(args, fld.name, fld.default)
-    try:
-        _max_size(args.contextpool_max_size)
-    except argparse.ArgumentTypeError as err:
-        raise ValueError(f"contextpool_max_size (--contextpool-max-size) {err}") from None
+    for option, parse in POSITIVE_OPTIONS.items():
+        name = option[2:].replace("-", "_")
+        try:
+            parse(getattr(args, name))
+        except argparse.ArgumentTypeError as err:
+            raise ValueError(f"{name} ({option}) {err}") from None
+
+
+def check_option_combinations(args):
+    """Refuses ContextPool options that contradict each other or the model, naming them."""
+    if args.contextpool_placement == "stream":
+        if args.contextpool_inputs != "qkv":
+            raise ValueError(
+                "--contextpool-placement stream pools the layer input itself, so attention "
+                "reads pooled queries, keys and values: it needs --contextpool-inputs qkv, "
+                f"got {args.contextpool_inputs!r}"
+            )
+        if int(args.contextpool_heads) != 1:
+            raise ValueError(
+                "--contextpool-placement stream pools the layer input, before the attention "
+                f"heads exist: it needs --contextpool-heads 1, got {args.contextpool_heads}"
+            )
+    for side in ("encoder", "decoder"):
+        heads = getattr(args, f"{side}_attention_heads")
+        layers = parse_layer_selection(
+            getattr(args, f"contextpool_{side}_layers"), getattr(args, f"{side}_layers"),
+            f"contextpool-{side}-layers",
+        )
+        if layers and heads % int(args.contextpool_heads):
+            raise ValueError(
+                f"--contextpool-heads {args.contextpool_heads} must divide "
+                f"--{side}-attention-heads {heads}: each pool serves a group of attention heads"
+            )
 
 
 def _register_twin(name: str, transformer_architecture):

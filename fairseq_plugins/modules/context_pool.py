@@ -68,6 +68,16 @@ class ContextPool(nn.Module):
         normalize: ``"sum"`` (the poster's plain weighted sum) or ``"mean"``
             (divide by ``sum_j w_j g^i_j``, a weighted average).
         causal: only pool positions ``j <= i`` (decoder self-attention).
+        heads: H, the number of pools: each has its own weights and sizes and pools
+            its own features (``values`` of :meth:`forward`, e.g. a group of attention
+            heads' projections); all are predicted from the whole input x.
+        predictor_kernel: K, the tokens each prediction reads: 1 is a per-token linear
+            map; K > 1 a 1-D convolution over positions i - left .. i - left + K - 1,
+            left = K // 2 (centred; one more on the left for an even K) or, causal,
+            left = K - 1 (the token and the K - 1 before it). Padding reads as zeros.
+
+    Parameters: ``weight_proj`` and ``size_proj``, Linear(K C, H); the K C input columns are
+    the K taps, oldest first, C each (with K = H = 1 the per-token maps of the first version).
 
     The size predictor starts (through its bias) at a radius of one token, or
     ``max_size / 2`` if smaller: each token starts mostly as itself, with its
@@ -81,10 +91,14 @@ class ContextPool(nn.Module):
         max_size: int,
         normalize: str = "mean",
         causal: bool = False,
+        heads: int = 1,
+        predictor_kernel: int = 1,
     ):
         super().__init__()
-        if max_size < 1:
-            raise ValueError(f"ContextPool max_size must be >= 1, got {max_size}")
+        for name, value in (("max_size", max_size), ("heads", heads),
+                            ("predictor_kernel", predictor_kernel)):
+            if value < 1:
+                raise ValueError(f"ContextPool {name} must be >= 1, got {value}")
         if normalize not in NORMALIZE_CHOICES:
             raise ValueError(
                 f"ContextPool normalize must be one of {NORMALIZE_CHOICES}, got {normalize!r}"
@@ -93,36 +107,76 @@ class ContextPool(nn.Module):
         self.max_size = max_size
         self.normalize = normalize
         self.causal = causal
-        self.weight_proj = nn.Linear(embed_dim, 1)
-        self.size_proj = nn.Linear(embed_dim, 1)
+        self.heads = heads
+        self.predictor_kernel = predictor_kernel
+        # first predicted position's window: taps read positions i - left .. i - left + K - 1
+        self.predictor_left = predictor_kernel - 1 if causal else predictor_kernel // 2
+        self.weight_proj = nn.Linear(embed_dim * predictor_kernel, heads)
+        self.size_proj = nn.Linear(embed_dim * predictor_kernel, heads)
         nn.init.zeros_(self.weight_proj.bias)
         init_size = min(1.0, max_size / 2)
         nn.init.constant_(self.size_proj.bias, math.log(init_size / (max_size - init_size)))
 
     def extra_repr(self) -> str:
-        return f"max_size={self.max_size}, normalize={self.normalize}, causal={self.causal}"
+        return (
+            f"max_size={self.max_size}, normalize={self.normalize}, causal={self.causal}, "
+            f"heads={self.heads}, predictor_kernel={self.predictor_kernel}"
+        )
 
     def predict(
         self, x: Tensor, padding_mask: Optional[Tensor], min_sigma: float = _MIN_SIGMA
     ) -> Tuple[Tensor, Tensor]:
-        """Pooling weights and Gaussian widths, both T x B, in float32 or wider.
+        """Pooling weights and Gaussian widths of whole sequences, both T x B x H, in float32
+        or wider.
 
         Args:
             x: T x B x C input.
-            padding_mask: B x T, True (or 1) at padding; those weights are 0.
+            padding_mask: B x T, True (or 1) at padding; those weights are 0 (and, with a
+                predictor kernel K > 1, those inputs read as zeros).
         """
-        dtype = torch.promote_types(x.dtype, torch.float32)  # fp16/bf16 -> fp32
-        # both predictors in one pass over x: [W_w; W_s] x + [b_w; b_s]
-        logits = F.linear(
-            x,
-            torch.cat([self.weight_proj.weight, self.size_proj.weight]),
-            torch.cat([self.weight_proj.bias, self.size_proj.bias]),
-        ).to(dtype)
-        probs = torch.sigmoid(logits)
-        weight = probs[..., 0]
+        K, left = self.predictor_kernel, self.predictor_left
+        taps = _pad_time(self._taps(x, padding_mask), left, K - 1 - left)
+        return self._activate(self._convolve(taps), padding_mask, min_sigma)
+
+    def _taps(self, x: Tensor, padding_mask: Optional[Tensor]) -> Tensor:
+        """Each token's contributions to the predictor logits.
+
+        K = 1: the logits themselves, T x B x 2H (weights of the H pools, then sizes).
+        K > 1: T x B x 2HK, logit p's K taps at columns p K .. p K + K - 1, without the
+        bias; zero at padding (the convolution reads padding as zeros).
+        """
+        weight = torch.cat([self.weight_proj.weight, self.size_proj.weight])  # 2H x KC
+        if self.predictor_kernel == 1:
+            # both predictors in one pass over x: [W_w; W_s] x + [b_w; b_s]
+            return F.linear(x, weight, torch.cat([self.weight_proj.bias, self.size_proj.bias]))
+        taps = F.linear(x, weight.view(-1, x.size(-1)))
         if padding_mask is not None:
-            weight = weight.masked_fill(padding_mask.t().to(torch.bool), 0.0)
-        sigma = (probs[..., 1] * (0.5 * self.max_size)).clamp_min(min_sigma)  # s / 2
+            taps = taps.masked_fill(padding_mask.t().to(torch.bool).unsqueeze(-1), 0.0)
+        return taps
+
+    def _convolve(self, taps: Tensor) -> Tensor:
+        """Logits T x B x 2H, in float32 or wider, from the taps of (K - 1 + T) positions
+        (:meth:`_taps`, padded around the T predicted ones by the window's reach)."""
+        dtype = torch.promote_types(taps.dtype, torch.float32)  # fp16/bf16 -> fp32
+        K = self.predictor_kernel
+        if K == 1:
+            return taps.to(dtype)
+        T = taps.size(0) - K + 1
+        taps = taps.to(dtype).view(taps.size(0), taps.size(1), -1, K)
+        logits = torch.cat([self.weight_proj.bias, self.size_proj.bias]).to(dtype)
+        for k in range(K):  # tap k of position i sits at row i + k of the padded taps
+            logits = logits + taps[k : k + T, :, :, k]
+        return logits
+
+    def _activate(
+        self, logits: Tensor, padding_mask: Optional[Tensor], min_sigma: float = _MIN_SIGMA
+    ) -> Tuple[Tensor, Tensor]:
+        """Weights (zero at padding) and widths sigma = s / 2, T x B x H each."""
+        probs = torch.sigmoid(logits)
+        weight = probs[..., : self.heads]
+        if padding_mask is not None:
+            weight = weight.masked_fill(padding_mask.t().to(torch.bool).unsqueeze(-1), 0.0)
+        sigma = (probs[..., self.heads :] * (0.5 * self.max_size)).clamp_min(min_sigma)
         return weight, sigma
 
     def offsets(self) -> range:
@@ -135,50 +189,94 @@ class ContextPool(nn.Module):
         x: Tensor,
         padding_mask: Optional[Tensor] = None,
         incremental_state: Optional[Dict[str, Dict[str, Optional[Tensor]]]] = None,
+        values: Optional[Tensor] = None,
     ) -> Tensor:
         """
         Args:
-            x: T x B x C layer input.
+            x: T x B x C layer input, which the predictors read.
             padding_mask: B x T, True at padding positions.
             incremental_state: fairseq's decoding cache; only in causal mode.
                 ``x`` then holds the newest T positions (usually T = 1).
+            values: T x B x H x F, the features pool h pools (h = 0 .. H - 1); by
+                default x itself (one pool).
 
         Returns:
-            T x B x C pooled features, in the dtype of ``x``.
+            the pooled values, T x B x H x F (T x B x C without ``values``), in their dtype.
         """
-        weight, sigma = self.predict(x, padding_mask)
-        if incremental_state is not None:
+        pooled = x.unsqueeze(2) if values is None else values
+        taps = self._taps(x, padding_mask)
+        K, left = self.predictor_kernel, self.predictor_left
+        if incremental_state is None:
+            weight, sigma = self._activate(
+                self._convolve(_pad_time(taps, left, K - 1 - left)), padding_mask
+            )
+        else:
             assert self.causal, "incremental decoding needs a causal ContextPool"
-            x, weight = self._prepend_history(x, weight, incremental_state)
-            if sigma.size(0) == 1:  # one new position: the usual decoding step
-                return _pool_last(x, weight, sigma, self.normalize == "mean")
-        right = 0 if self.causal else self.max_size  # offsets() run from -max_size to right
-        mean = self.normalize == "mean"
-        if torch.jit.is_scripting():  # TorchScript has no autograd.Function: inference only
-            return _banded_pool(x, weight, sigma, self.max_size, right, mean)
-        return _BandedPool.apply(x, weight, sigma, self.max_size, right, mean)
+            pooled, weight, sigma = self._step(pooled, taps, padding_mask, incremental_state)
+        out = self._pool(pooled, weight, sigma, incremental_state is not None)
+        return out.squeeze(2) if values is None else out
 
-    def _prepend_history(
+    def _pool(self, values: Tensor, weight: Tensor, sigma: Tensor, incremental: bool) -> Tensor:
+        """Every pool h pools its own values: the pools are folded into the batch dimension.
+
+        Args:
+            values: L x B x H x F, L - T >= 0 positions of history first (incremental).
+            weight: L x B x H; sigma: T x B x H.
+        Returns:
+            T x B x H x F.
+        """
+        L, B, H, C = values.shape
+        T = sigma.size(0)
+        x, weight, sigma = values.reshape(L, B * H, C), weight.reshape(L, B * H), sigma.reshape(T, B * H)
+        mean = self.normalize == "mean"
+        if incremental and T == 1:  # one new position: the usual decoding step
+            return _pool_last(x, weight, sigma, mean).view(T, B, H, C)
+        right = 0 if self.causal else self.max_size  # offsets() run from -max_size to right
+        if torch.jit.is_scripting():  # TorchScript has no autograd.Function: inference only
+            return _banded_pool(x, weight, sigma, self.max_size, right, mean).view(T, B, H, C)
+        return _BandedPool.apply(x, weight, sigma, self.max_size, right, mean).view(T, B, H, C)
+
+    def _step(
         self,
-        x: Tensor,
-        weight: Tensor,
+        values: Tensor,
+        taps: Tensor,
+        padding_mask: Optional[Tensor],
         incremental_state: Dict[str, Dict[str, Optional[Tensor]]],
-    ) -> Tuple[Tensor, Tensor]:
-        """Prepends the cached last ``max_size`` inputs and weights and updates the cache."""
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Predictions of the newest T positions, with the cached history, and the cache update.
+
+        The cache holds, batch first, the last ``max_size`` values (B x max_size x H x F) and
+        weights (B x max_size x H) and, with a predictor kernel K > 1, the taps of the last
+        K - 1 positions (B x (K - 1) x 2HK; zeros before the first token).
+        Returns the values and weights with their history prepended (time first), and the
+        T x B x H widths.
+        """
+        K = self.predictor_kernel
         cache = self.get_incremental_state(incremental_state, "pool_state")
+        cached_input: Optional[Tensor] = None
+        cached_weight: Optional[Tensor] = None
+        cached_taps: Optional[Tensor] = None
         if cache is not None:
-            # the cache is B x H x C / B x H; time goes first here
             cached_input, cached_weight = cache.get("input"), cache.get("weight")
-            if cached_input is not None and cached_weight is not None:
-                x = torch.cat([cached_input.transpose(0, 1), x], dim=0)
-                weight = torch.cat([cached_weight.transpose(0, 1), weight], dim=0)
+            cached_taps = cache.get("taps")
+        if K > 1:
+            if cached_taps is None:
+                taps = _pad_time(taps, K - 1, 0)
+            else:
+                taps = torch.cat([cached_taps.transpose(0, 1), taps], dim=0)
+        weight, sigma = self._activate(self._convolve(taps), padding_mask)
+        if cached_input is not None and cached_weight is not None:
+            values = torch.cat([cached_input.transpose(0, 1), values], dim=0)
+            weight = torch.cat([cached_weight.transpose(0, 1), weight], dim=0)
         keep = self.max_size
         new_cache: Dict[str, Optional[Tensor]] = {
-            "input": x[-keep:].transpose(0, 1),
+            "input": values[-keep:].transpose(0, 1),
             "weight": weight[-keep:].transpose(0, 1),
         }
+        if K > 1:
+            new_cache["taps"] = taps[-(K - 1) :].transpose(0, 1)
         self.set_incremental_state(incremental_state, "pool_state", new_cache)
-        return x, weight
+        return values, weight, sigma
 
     @torch.jit.export
     def reorder_incremental_state(
@@ -209,14 +307,14 @@ def _pool_last(
     """The causal pool of the last position only: one decoding step.
 
     Args:
-        x: H x B x C, the cached history and the new position (last).
-        weight: H x B, their weights.
+        x: L x B x C, the cached history and the new position (last).
+        weight: L x B, their weights.
         sigma: 1 x B, the new position's width.
     Returns:
         1 x B x C.
     """
     offsets = torch.arange(1 - x.size(0), 1, device=sigma.device, dtype=sigma.dtype)
-    coeffs = _gaussian(offsets, sigma[0]) * weight.t()  # B x H
+    coeffs = _gaussian(offsets, sigma[0]) * weight.t()  # B x L
     if mean:
         coeffs = coeffs / coeffs.sum(-1, keepdim=True).clamp_min(min_mass)
     pooled = torch.bmm(coeffs.to(x.dtype).unsqueeze(1), x.transpose(0, 1))  # B x 1 x C
@@ -280,6 +378,16 @@ def _coefficients(
     return unnormalized / mass.clamp_min(min_mass), gauss, unnormalized, mass, offsets
 
 
+def _support(x: Tensor, sigma: Tensor, left: int, right: int) -> Tuple[int, int]:
+    """(left, right) cut to the offsets that reach a position of ``x`` (shapes as in _BandedPool).
+
+    Beyond them lies only zero padding, of weight 0, which adds nothing to any pooled feature
+    but would cost time and memory linear in the support: a max_size far above the sequence
+    length costs what the sequence length does, and the result is the same.
+    """
+    return min(left, max(x.size(0) - 1, 0)), min(right, max(sigma.size(0) - 1, 0))
+
+
 def _banded_pool(x: Tensor, weight: Tensor, sigma: Tensor, left: int, right: int, mean: bool):
     """y_i = sum_n a[i, n] x[i + d_n]: the forward of :class:`_BandedPool`, plain tensor code.
 
@@ -287,6 +395,7 @@ def _banded_pool(x: Tensor, weight: Tensor, sigma: Tensor, left: int, right: int
     differentiating it with autograd would keep the T x B x D x C windows, so training goes
     through :class:`_BandedPool`. Shapes as there.
     """
+    left, right = _support(x, sigma, left, right)
     before = left - (x.size(0) - sigma.size(0))  # zero rows before x (and its history)
     coeffs = _coefficients(sigma, _pad_time(weight, before, right), left, right, mean)[0]
     # .to: under autocast the product may run in a lower precision than x
@@ -304,6 +413,7 @@ class _BandedPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, sigma, left: int, right: int, mean: bool):
+        left, right = _support(x, sigma, left, right)
         ctx.left, ctx.right, ctx.mean = left, right, mean
         ctx.save_for_backward(x, weight, sigma)
         return _banded_pool(x, weight, sigma, left, right, mean)

@@ -9,7 +9,8 @@ usage() {
 Usage: scripts/train.sh --data DATA_BIN --arch ARCH --run-dir RUN_DIR [options] [-- fairseq-train args]
 
 Required:
-  --data DIR          binarized data (fairseq-preprocess output, joined dictionary)
+  --data DIR          binarized data: DATA/bin of a prepared corpus (fairseq-preprocess
+                      output, joined dictionary); the cpmt-* commands take DATA itself
   --arch ARCH         e.g. transformer_wmt_en_de, contextpool_transformer_wmt_en_de, *_big, *_tiny
   --run-dir DIR       checkpoints go to DIR/checkpoints, the log (appended) to DIR/train.log
 
@@ -64,7 +65,13 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$DATA" && -n "$ARCH" && -n "$RUN_DIR" ]] || { usage >&2; exit 2; }
 if ! compgen -G "$DATA/dict.*.txt" > /dev/null; then
-  echo "train.sh: $DATA has no dict.*.txt: is it fairseq-preprocess output? (cpmt-prepare-corpus makes it)" >&2
+  if compgen -G "$DATA/bin/dict.*.txt" > /dev/null; then
+    # the cpmt-* commands take the prepared corpus (DATA); train.sh, like fairseq-train, DATA/bin
+    echo "train.sh: --data $DATA is a prepared corpus (bin/ inside): give --data ${DATA%/}/bin" \
+      "(train.sh reads the binarised folder, as fairseq-train does)" >&2
+  else
+    echo "train.sh: $DATA has no dict.*.txt: is it fairseq-preprocess output? (cpmt-prepare-corpus makes it)" >&2
+  fi
   exit 2
 fi
 
@@ -125,11 +132,24 @@ CMD=("${TRAIN_CMD[@]}" "$DATA"
 # The checkpoint fairseq-train will load: --restore-file if given, else checkpoint_last.pt.
 # fairseq fails on an unreadable one with a torch traceback that does not name the file, and
 # silently trains from scratch when an explicit --restore-file does not exist: check first.
+# The limits fairseq-train will stop at (the last value given wins, as in its argparse); a
+# --reset-optimizer resume starts counting updates anew, a --reset-dataloader one epochs.
 RESTORE="$RUN_DIR/checkpoints/checkpoint_last.pt"
+LIMIT_UPDATE="$MAX_UPDATE" LIMIT_EPOCH="$MAX_EPOCH"
 for ((i = 0; i < ${#EXTRA[@]}; i++)); do
   case "${EXTRA[i]}" in
     --restore-file) RESTORE="${EXTRA[i+1]:-}" ;;
     --restore-file=*) RESTORE="${EXTRA[i]#--restore-file=}" ;;
+    --max-update) LIMIT_UPDATE="${EXTRA[i+1]:-0}" ;;
+    --max-update=*) LIMIT_UPDATE="${EXTRA[i]#--max-update=}" ;;
+    --max-epoch) LIMIT_EPOCH="${EXTRA[i+1]:-0}" ;;
+    --max-epoch=*) LIMIT_EPOCH="${EXTRA[i]#--max-epoch=}" ;;
+  esac
+done
+for arg in "${EXTRA[@]}"; do
+  case "$arg" in
+    --reset-optimizer) LIMIT_UPDATE=0 ;;
+    --reset-dataloader) LIMIT_EPOCH=0 ;;
   esac
 done
 [[ "$RESTORE" == checkpoint_last.pt ]] && RESTORE="$RUN_DIR/checkpoints/checkpoint_last.pt"
@@ -138,21 +158,60 @@ if [[ "$RESTORE" != "$RUN_DIR/checkpoints/checkpoint_last.pt" && ! -f "$RESTORE"
   exit 2
 fi
 DEFAULT_RESTORE="$RUN_DIR/checkpoints/checkpoint_last.pt"
+RESUME_FROM=""
 if [[ "$RESTORE" != "$DEFAULT_RESTORE" && -f "$RESTORE" ]]; then
   "$PY" -m contextpool_mt.resume check "$RESTORE" || exit 1
-  echo "train.sh: resuming from $RESTORE"
+  RESUME_FROM="$RESTORE"
 elif [[ "$RESTORE" == "$DEFAULT_RESTORE" && -f "$RESTORE" ]]; then
   # checkpoint_last.pt, or the newest intact one if it is damaged (contextpool_mt/resume.py)
-  CHOSEN="$("$PY" -m contextpool_mt.resume choose "$RUN_DIR/checkpoints")" || exit 1
-  if [[ "$CHOSEN" != "$DEFAULT_RESTORE" ]]; then
-    CMD+=(--restore-file "$CHOSEN")
+  RESUME_FROM="$("$PY" -m contextpool_mt.resume choose "$RUN_DIR/checkpoints")" || exit 1
+  if [[ "$RESUME_FROM" != "$DEFAULT_RESTORE" ]]; then
+    CMD+=(--restore-file "$RESUME_FROM")
   fi
-  echo "train.sh: resuming from $CHOSEN"
+fi
+if [[ -n "$RESUME_FROM" ]]; then
+  # fairseq-train tests --max-update only after an update: resumed at the limit it would train
+  # one more and overwrite checkpoint_last/_best. A finished training is left alone.
+  DONE="$("$PY" -m contextpool_mt.resume finished "$RESUME_FROM" \
+    --max-update "$LIMIT_UPDATE" --max-epoch "$LIMIT_EPOCH")" || exit 1
+  if [[ -n "$DONE" ]]; then
+    echo "train.sh: $DONE"
+    exit 0
+  fi
+  echo "train.sh: resuming from $RESUME_FROM"
 fi
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) train.sh start"
   printf '# command:'; printf ' %q' "${CMD[@]}"; echo
 } >> "$RUN_DIR/train.log"
 echo "train.sh: training $ARCH -> $RUN_DIR (log: $RUN_DIR/train.log)"
-# the log is appended, so a resumed run keeps its history
-"${CMD[@]}" 2>&1 | tee -a "$RUN_DIR/train.log"
+# fairseq-train runs as a job train.sh waits for, so that SIGINT or SIGTERM sent to train.sh
+# (kill -INT, a scheduler) stops it: bash runs no trap until a foreground command ends. A
+# background job of a non-interactive shell starts with SIGINT ignored, and Python then never
+# raises KeyboardInterrupt: `env --default-signal=INT` restores it. tee ignores both signals and
+# ends with its input, so the log keeps fairseq's last lines; it is appended, so a resumed run
+# keeps its history. Whatever fairseq saved before the signal stays: re-running resumes.
+SIGNAL="" TRAIN_PID=""
+forward() {
+  SIGNAL="$1"
+  [[ -n "$TRAIN_PID" ]] && kill -s "$1" "$TRAIN_PID" 2>/dev/null || true
+}
+trap 'forward INT' INT
+trap 'forward TERM' TERM
+env --default-signal=INT "${CMD[@]}" 2>&1 | (trap '' INT TERM; exec tee -a "$RUN_DIR/train.log") &
+PIPELINE=$!
+TRAIN_PID="$(jobs -p %%)"  # the job's first process: fairseq-train (or FAIRSEQ_TRAIN's launcher)
+[[ -n "$SIGNAL" ]] && { kill -s "$SIGNAL" "$TRAIN_PID" 2>/dev/null || true; }
+while :; do
+  STATUS=0
+  wait "$PIPELINE" || STATUS=$?
+  kill -0 "$PIPELINE" 2>/dev/null || break  # wait also returns when a trapped signal arrives
+done
+if [[ -n "$SIGNAL" ]]; then
+  echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) train.sh stopped by SIG$SIGNAL" >> "$RUN_DIR/train.log"
+  echo "train.sh: stopped by SIG$SIGNAL; the checkpoints saved so far are in $RUN_DIR/checkpoints:" \
+    "re-run the same command to resume" >&2
+  [[ "$SIGNAL" == INT ]] && exit 130
+  exit 143
+fi
+exit "$STATUS"

@@ -25,16 +25,23 @@ How fairseq 0.12 writes checkpoints, and what these tests pin:
   checkpoint_last.pt.damaged and resumes from the newest intact checkpoint
   (test_truncated_checkpoint_last_resumes_from_the_newest_intact_one), or stops naming the
   files when none loads (test_truncated_checkpoint_is_refused_by_name).
+
+Re-running a finished training leaves it alone (test_rerunning_a_finished_training_changes_nothing):
+fairseq-train tests --max-update only after an update, so it would train one more. SIGINT or
+SIGTERM sent to train.sh itself stops fairseq-train, and the same command resumes
+(test_sigint_to_train_sh_stops_the_training_and_a_rerun_resumes).
 """
 
 import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import select
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +49,7 @@ import torch
 
 import fairseq_plugins  # noqa: F401  (allowlists what fairseq checkpoints hold)
 from fairseq_plugins.checkpoint_loading import load_checkpoint
+from contextpool_mt.resume import reached_limit
 from helpers import BIN, binarize, cli_env, write_reversal_corpus
 
 pytestmark = pytest.mark.slow
@@ -343,3 +351,103 @@ def test_truncated_checkpoint_is_refused_by_name(workdir):
                             env=cli_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--restore-file nowhere.pt: no such file" in result.stderr
+
+
+def files_of(directory):
+    return {path.name: path.read_bytes() for path in sorted(Path(directory).iterdir())}
+
+
+def test_rerunning_a_finished_training_changes_nothing(workdir):
+    """The same command once the training is done: fairseq-train would train update 31
+    ("num_updates: 31 >= max_update: 30") and overwrite checkpoint_last.pt and
+    checkpoint_best.pt. train.sh says it is done, starts nothing and changes no file; likewise
+    for a checkpoint_last.pt at the end of the last epoch of --max-epoch (given after --)."""
+    run_dir = workdir / "finished"
+    shutil.copytree(reference(workdir), run_dir)
+    before, log = files_of(run_dir / "checkpoints"), (run_dir / "train.log").read_bytes()
+
+    out = finish(start(train_cmd(run_dir), workdir))
+    assert f"train.sh: already at max-update {MAX_UPDATE}; nothing to do" in out
+    assert "fairseq_cli.train" not in out and "begin training" not in out
+    assert files_of(run_dir / "checkpoints") == before
+    assert (run_dir / "train.log").read_bytes() == log
+    assert num_updates(run_dir / "checkpoints" / "checkpoint_last.pt") == MAX_UPDATE
+
+    epoch_done = workdir / "finished_epoch" / "checkpoints"
+    epoch_done.mkdir(parents=True)
+    shutil.copy(run_dir / "checkpoints" / "checkpoint1.pt", epoch_done / "checkpoint_last.pt")
+    shutil.copy(run_dir / "checkpoints" / "provenance.json", epoch_done)
+    before = files_of(epoch_done)
+    out = finish(start(train_cmd(epoch_done.parent, "--max-epoch", "1"), workdir))
+    assert "train.sh: already at max-epoch 1; nothing to do" in out
+    assert "fairseq_cli.train" not in out
+    assert files_of(epoch_done) == before
+
+
+def test_what_counts_as_finished(workdir):
+    """contextpool_mt.resume.reached_limit, on the checkpoints of the uninterrupted run: fairseq's
+    limits (0: none); an end-of-epoch checkpoint records the next epoch."""
+    ckpt = reference(workdir) / "checkpoints"
+    last, epoch1, mid1 = (load_checkpoint(str(ckpt / name))
+                          for name in ("checkpoint_last.pt", "checkpoint1.pt", "checkpoint_1_8.pt"))
+    assert reached_limit(last, MAX_UPDATE, 0) == "max-update"
+    assert reached_limit(last, MAX_UPDATE + 1, 0) is None
+    assert reached_limit(last, 0, 0) is None
+    assert reached_limit(epoch1, MAX_UPDATE, 1) == "max-epoch"
+    assert reached_limit(epoch1, MAX_UPDATE, 2) is None
+    assert reached_limit(mid1, MAX_UPDATE, 1) is None  # epoch 1 not finished at update 8
+    assert reached_limit(mid1, 8, 1) == "max-update"
+
+
+def process_group(pgid):
+    """{pid: command line} of the live processes in process group ``pgid`` (Linux /proc)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()  # state, ppid, pgrp, ...
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_sigint_to_train_sh_stops_the_training_and_a_rerun_resumes(workdir):
+    """`kill -INT` to train.sh's own process (not its process group), once the training is
+    under way: fairseq-train stops at once, train.sh exits 130 and leaves no process behind; the
+    checkpoints saved so far stay, and the same command resumes and ends bitwise equal to the
+    uninterrupted run. (bash alone would run its trap only after fairseq-train ended, and
+    fairseq-train, started in the background, would ignore SIGINT.)"""
+    run_dir = workdir / "interrupted"
+    proc = start(train_cmd(run_dir), workdir)
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if re.search(r"Saved checkpoint \S+checkpoint_\d+_8\.pt", line):
+                break
+        trainers = {pid: cmd for pid, cmd in process_group(proc.pid).items() if "fairseq-train" in cmd}
+        assert trainers, "".join(seen)[-3000:]
+        os.kill(proc.pid, signal.SIGINT)
+        sent = time.monotonic()
+        out = "".join(seen) + proc.communicate(timeout=120)[0]
+        took = time.monotonic() - sent
+    finally:
+        kill(proc)
+    assert proc.returncode == 130, out[-3000:]
+    assert took < 30, f"train.sh took {took:.0f} s to stop"
+    assert "done training" not in out
+    assert f"train.sh: stopped by SIGINT; the checkpoints saved so far are in {run_dir / 'checkpoints'}" in out
+    assert not process_group(proc.pid), "a process of the interrupted run is still alive"
+    assert all(not Path(f"/proc/{pid}").exists() for pid in trainers)
+
+    last = run_dir / "checkpoints" / "checkpoint_last.pt"
+    interrupted_at = num_updates(last)
+    assert 8 <= interrupted_at < MAX_UPDATE
+    out = finish(start(train_cmd(run_dir), workdir))
+    assert f"train.sh: resuming from {last}" in out
+    assert_same_final_state(run_dir, reference(workdir))
+    assert "train.sh stopped by SIGINT" in (run_dir / "train.log").read_text()

@@ -16,6 +16,9 @@ renames it into place and only then writes its completion marker ``<step>/.compl
 A step whose marker is missing, or whose marker records other inputs or options, is redone
 from scratch together with every step after it; a step whose marker matches is skipped.
 An interrupted run therefore never leaves output that a later run takes as complete.
+A *complete* corpus (bin/ has its marker) built from other inputs or options is not rebuilt
+in place: the run stops, naming the folder and what differs, unless ``--force`` is given
+(trained models depend on that corpus's SentencePiece model and dictionary).
 
 Normalisation (conservative, the same for every split): strict UTF-8 decoding (a bad line
 is an error naming file:line), a leading byte-order mark dropped, control characters
@@ -283,13 +286,14 @@ def begin_step(opts: Options, step: str) -> str:
     return tmp
 
 
-def finish_step(opts: Options, step: str, fingerprint: str, info: dict) -> None:
+def finish_step(opts: Options, step: str, recipe: dict, info: dict) -> None:
     """Moves the step's temporary folder into place, then writes the marker (last)."""
     tmp = tmp_dir(opts, step)
     final = step_dir(opts, step)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    write_marker(final, dict(info, fingerprint=fingerprint, step=step, finished=time.time()))
+    write_marker(final, dict(info, fingerprint=_fingerprint(recipe), recipe=recipe, step=step,
+                             finished=time.time()))
 
 
 # --------------------------------------------------------------------------- step 1: raw
@@ -393,7 +397,7 @@ def normalise_split(opts: Options, split: str, out_dir: str) -> SplitStats:
     return stats
 
 
-def run_raw(opts: Options, fingerprint: str) -> None:
+def run_raw(opts: Options, recipe: dict) -> None:
     log("step 1/4 raw: validating and normalising the input text")
     tmp = begin_step(opts, "raw")
     all_stats: Dict[str, dict] = {}
@@ -416,7 +420,7 @@ def run_raw(opts: Options, fingerprint: str) -> None:
     with open(os.path.join(tmp, "stats.json"), "w", encoding="utf-8") as f:
         json.dump(all_stats, f, indent=2, sort_keys=True)
         f.write("\n")
-    finish_step(opts, "raw", fingerprint, {"stats": all_stats})
+    finish_step(opts, "raw", recipe, {"stats": all_stats})
 
 
 # --------------------------------------------------------------------------- step 2: spm
@@ -440,7 +444,7 @@ def _spm_train(opts: Options, inputs: List[str], prefix: str, hard_limit: bool) 
     spm.SentencePieceTrainer.train(**kwargs)
 
 
-def run_spm(opts: Options, fingerprint: str) -> None:
+def run_spm(opts: Options, recipe: dict) -> None:
     import sentencepiece as spm
 
     log(
@@ -480,7 +484,7 @@ def run_spm(opts: Options, fingerprint: str) -> None:
     finish_step(
         opts,
         "spm",
-        fingerprint,
+        recipe,
         {"pieces": size, "requested": opts.vocab_size, "hard_vocab_limit": hard_limit,
          "model_type": opts.spm_model_type},
     )
@@ -500,7 +504,7 @@ def _batches(f, size: int) -> Iterator[List[str]]:
         yield batch
 
 
-def run_encode(opts: Options, fingerprint: str) -> None:
+def run_encode(opts: Options, recipe: dict) -> None:
     import sentencepiece as spm
 
     log("step 3/4 spm_encoded: encoding every split with the SentencePiece model")
@@ -520,7 +524,7 @@ def run_encode(opts: Options, fingerprint: str) -> None:
                     n += len(batch)
             counts[name] = n
             log(f"  {name}: {n} lines")
-    finish_step(opts, "spm_encoded", fingerprint, {"lines": counts})
+    finish_step(opts, "spm_encoded", recipe, {"lines": counts})
 
 
 # --------------------------------------------------------------------------- step 4: bin
@@ -541,7 +545,7 @@ def preprocess_command(opts: Options, enc: str, dest: str) -> List[str]:
     ]
 
 
-def run_bin(opts: Options, fingerprint: str) -> None:
+def run_bin(opts: Options, recipe: dict) -> None:
     log("step 4/4 bin: fairseq-preprocess --joined-dictionary")
     tmp = begin_step(opts, "bin")
     cmd = preprocess_command(opts, step_dir(opts, "spm_encoded"), tmp)
@@ -573,33 +577,89 @@ def run_bin(opts: Options, fingerprint: str) -> None:
     with open(dicts[0], encoding="utf-8") as f:
         dict_size = sum(1 for _ in f)
     log(f"  joined dictionary: dict.{opts.src}.txt = dict.{opts.tgt}.txt, {dict_size} entries")
-    finish_step(opts, "bin", fingerprint, {"dictionary_entries": dict_size,
+    finish_step(opts, "bin", recipe, {"dictionary_entries": dict_size,
                                            "test_sets": list(opts.test_sets)})
 
 
 # --------------------------------------------------------------------------- driver
 
 
-def fingerprints(opts: Options) -> Dict[str, str]:
+def recipes(opts: Options) -> Dict[str, dict]:
+    """What each step's output is made from: its options, and the fingerprint of the step
+    before (so a change anywhere reaches every later step). The inputs are known by path, size
+    and modification time. Kept in each step's marker, so a refusal can say what differs."""
     inputs = {
         f"{split}.{lang}": _file_identity(opts.input_path(split, lang))
         for split in opts.splits
         for lang in (opts.src, opts.tgt)
     }
-    fp_raw = _fingerprint({
+    raw = {
         "inputs": inputs, "src": opts.src, "tgt": opts.tgt, "max_len": opts.max_len,
         "ratio": opts.ratio, "dedup": opts.dedup, "bad_utf8": opts.bad_utf8,
         "normaliser": NORMALISER_VERSION,
-    })
-    fp_spm = _fingerprint({
-        "raw": fp_raw, "vocab_size": opts.vocab_size, "model_type": opts.spm_model_type,
+    }
+    spm = {
+        "raw": _fingerprint(raw), "vocab_size": opts.vocab_size, "model_type": opts.spm_model_type,
         "character_coverage": opts.character_coverage, "max_sentences": opts.spm_max_sentences,
         "seed": opts.seed,
-    })
-    fp_enc = _fingerprint({"spm": fp_spm})
-    fp_bin = _fingerprint({"encoded": fp_enc, "preprocess": "joined-dictionary",
-                           "test_sets": list(opts.test_sets)})
-    return {"raw": fp_raw, "spm": fp_spm, "spm_encoded": fp_enc, "bin": fp_bin}
+    }
+    encoded = {"spm": _fingerprint(spm)}
+    binarised = {"encoded": _fingerprint(encoded), "preprocess": "joined-dictionary",
+                 "test_sets": list(opts.test_sets)}
+    return {"raw": raw, "spm": spm, "spm_encoded": encoded, "bin": binarised}
+
+
+# How recipes' fields are given on the command line, for saying what differs.
+RECIPE_OPTIONS = {
+    "src": "--src", "tgt": "--tgt", "max_len": "--max-len", "ratio": "--ratio",
+    "dedup": "--dedup", "bad_utf8": "--bad-utf8", "normaliser": "normalisation rules (version)",
+    "vocab_size": "--vocab-size", "model_type": "--spm-model-type",
+    "character_coverage": "--character-coverage", "max_sentences": "--spm-max-sentences",
+    "seed": "--seed", "test_sets": "test sets (--test-prefix)",
+}
+
+
+def recipe_differences(built: dict, requested: dict) -> List[str]:
+    """What differs between the recipe a step was built with and the one asked for now."""
+    found = []
+    for key, value in requested.items():
+        old = built.get(key)
+        if key == "inputs":
+            for name, identity in value.items():
+                before = (old or {}).get(name)
+                if before is None:
+                    found.append(f"input {name} {identity['path']} is new")
+                elif before["path"] != identity["path"]:
+                    found.append(f"input {name} was {before['path']}, now {identity['path']}")
+                elif before != identity:
+                    found.append(f"input {identity['path']} changed since (size {before['size']} "
+                                 f"-> {identity['size']} bytes, or modified)")
+        elif key in RECIPE_OPTIONS and old != value:
+            found.append(f"{RECIPE_OPTIONS[key]} {old} -> {value}")
+    return found
+
+
+def refuse_to_replace(opts: Options, wanted: Dict[str, dict]) -> None:
+    """A *complete* corpus (every step done, bin/ included) built from other inputs or options is
+    what trained runs depend on: it is never rebuilt in place without --force. Output of an
+    interrupted preparation (no bin/ marker) is not protected: redoing it loses nothing."""
+    if opts.force or read_marker(step_dir(opts, "bin")) is None:
+        return
+    for step in STEPS:
+        marker = read_marker(step_dir(opts, step))
+        if marker is not None and marker.get("fingerprint") == _fingerprint(wanted[step]):
+            continue
+        if marker is None:
+            what = f"its {step}/ step has no completion marker"
+        elif "recipe" in marker:  # markers written before the recipe was kept have none
+            what = "; ".join(recipe_differences(marker["recipe"], wanted[step]))
+        else:
+            what = ""
+        raise CorpusError(
+            f"{opts.out} holds a complete prepared corpus built from other inputs or options "
+            f"({what or f'the {step} step differs'}); runs trained on it depend on it, so it is "
+            f"not rebuilt: use another --out, or pass --force to rebuild it"
+        )
 
 
 RUNNERS = {"raw": run_raw, "spm": run_spm, "spm_encoded": run_encode, "bin": run_bin}
@@ -623,7 +683,9 @@ def prepare(opts: Options) -> None:
     # Missing files and line-count mismatches are reported before anything is touched.
     check_inputs(opts)
     with locked(opts.out):
-        fps = fingerprints(opts)
+        wanted = recipes(opts)
+        fps = {step: _fingerprint(recipe) for step, recipe in wanted.items()}
+        refuse_to_replace(opts, wanted)
         if opts.force:
             invalidate_from(opts, "raw")
         redo = False
@@ -633,7 +695,7 @@ def prepare(opts: Options) -> None:
             else:
                 redo = True  # every later step is redone too
                 try:
-                    RUNNERS[step](opts, fps[step])
+                    RUNNERS[step](opts, wanted[step])
                 except BaseException:
                     # Nothing half-written is left behind; the step has no marker either.
                     shutil.rmtree(tmp_dir(opts, step), ignore_errors=True)
@@ -701,7 +763,9 @@ def build_parser(prog: str = "cpmt-prepare-corpus") -> argparse.ArgumentParser:
                         "encoded with the same SentencePiece model and dictionary into raw/NAME.*, "
                         "bin/NAME.* and scored on its own by cpmt-evaluate")
     add_processing_options(p)
-    p.add_argument("--force", action="store_true", help="redo every step even if complete")
+    p.add_argument("--force", action="store_true", help="redo every step even if complete, and "
+                   "rebuild a complete corpus in --out that was made from other inputs or options "
+                   "(without it that is refused)")
     p.add_argument("--stop-after", choices=STEPS, help="stop after this step")
     return p
 

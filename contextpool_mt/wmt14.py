@@ -318,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-extracted", action="store_true", help="keep DATA_DIR/extracted after DATA_DIR/input is assembled")
     p.add_argument("--no-progress", action="store_true", help="no download progress lines")
     corpus.add_processing_options(p)  # handed on to corpus preparation
+    p.add_argument("--force", action="store_true",
+                   help="redo the corpus steps (raw, spm, spm_encoded, bin) even if complete, and rebuild "
+                        "a complete corpus in --out made with other options (without it that is "
+                        "refused); the downloads and DATA_DIR/input are kept")
     p.add_argument("--test-prefix", metavar="NAME=P", action="append", default=[],
                    help="another test set beside newstest2014, from plain-text P.en and P.de you have "
                         "(e.g. newstest2015=DIR/newstest2015 from `sacrebleu -t wmt15 -l en-de --echo "
@@ -329,7 +333,7 @@ def corpus_options(args: argparse.Namespace, input_dir: str) -> "corpus.Options"
     """Corpus preparation of the assembled DATA_DIR/input (newstest2014 is its test set)."""
     prefixes = {split: os.path.join(input_dir, split) for split in corpus.SPLITS}
     prefixes.update(corpus.named_test_prefixes(args.test_prefix))
-    return corpus.Options(src="en", tgt="de", out=args.out, prefixes=prefixes,
+    return corpus.Options(src="en", tgt="de", out=args.out, prefixes=prefixes, force=args.force,
                           **corpus.processing_options(args))
 
 

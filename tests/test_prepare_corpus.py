@@ -259,6 +259,55 @@ def test_changed_options_redo_later_steps(tmp_path, capsys):
     assert marker["model_type"] == "bpe" and marker["requested"] == 45
 
 
+def snapshot(folder):
+    """{relative path: bytes} of every file under ``folder`` but the lock."""
+    return {os.path.relpath(os.path.join(d, n), folder): open(os.path.join(d, n), "rb").read()
+            for d, _, names in os.walk(folder) for n in names if n != ".lock"}
+
+
+def test_a_complete_corpus_is_not_rebuilt_from_other_options_or_inputs(tmp_path, capsys):
+    """Runs trained on a prepared corpus depend on its SentencePiece model and dictionary:
+    preparing into it with another --vocab-size or other input files stops, names the folder
+    and what differs, and changes nothing; --force rebuilds it."""
+    inp = write_corpus(str(tmp_path / "in"), n_train=60)
+    out = str(tmp_path / "data")
+    base = ["--input", inp, "--out", out, *BASE_OPTS]
+    assert corpus.main(base) == 0
+    built = snapshot(out)
+    capsys.readouterr()
+
+    assert corpus.main(base + ["--vocab-size", "45"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{out} holds a complete prepared corpus built from other inputs or options" in err
+    assert "(--vocab-size 60 -> 45)" in err
+    assert "use another --out, or pass --force to rebuild it" in err
+    assert snapshot(out) == built
+
+    other = write_corpus(str(tmp_path / "other"), n_train=70, seed=1)
+    assert corpus.main(["--input", other, "--out", out, *BASE_OPTS]) == 1
+    err = capsys.readouterr().err
+    assert f"input train.en was {os.path.join(inp, 'train.en')}, now {os.path.join(other, 'train.en')}" in err
+    with open(os.path.join(inp, "train.en"), "a", encoding="utf-8") as f:  # same path, changed
+        f.write("the cat\n")
+    with open(os.path.join(inp, "train.de"), "a", encoding="utf-8") as f:
+        f.write("die katze\n")
+    assert corpus.main(base) == 1
+    assert f"input {os.path.join(inp, 'train.en')} changed since" in capsys.readouterr().err
+    assert snapshot(out) == built
+
+    # a corpus whose markers predate the recipe they now keep: refused all the same
+    marker_path = os.path.join(out, "raw", corpus.MARKER)
+    marker = json.load(open(marker_path))
+    del marker["recipe"]
+    corpus.write_marker(os.path.join(out, "raw"), marker)
+    assert corpus.main(base) == 1
+    assert "(the raw step differs)" in capsys.readouterr().err
+
+    assert corpus.main(base + ["--vocab-size", "45", "--force", "--stop-after", "spm"]) == 0
+    assert json.load(open(os.path.join(out, "spm", corpus.MARKER)))["requested"] == 45
+
+
 def test_small_corpus_vocab_fallback_and_too_small_vocab(tmp_path, capsys):
     inp = write_corpus(str(tmp_path / "in"), n_train=30)
     out = str(tmp_path / "data")

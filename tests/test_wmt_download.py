@@ -3,6 +3,7 @@ mirror of tiny archives with the real WMT14 layout, served on 127.0.0.1 (no inte
 
 import hashlib
 import io
+import json
 import os
 import random
 import subprocess
@@ -254,6 +255,19 @@ def test_end_to_end_from_http_mirror(tmp_path, mirror, server):
     assert again.returncode == 0, again.stderr
     assert len(server.requests) == n_requests
     assert "already assembled" in again.stdout and again.stdout.count("already complete") == 4
+
+    # Another --vocab-size into the complete corpus: refused, nothing rebuilt; --force rebuilds
+    refused = run_script("--out", out, "--mirror", server.url, "--checksums", sums_file,
+                         "--vocab-size", "45", "--workers", "1")
+    assert refused.returncode == 1
+    assert f"{out} holds a complete prepared corpus" in refused.stderr
+    assert "--vocab-size 60 -> 45" in refused.stderr and "--force" in refused.stderr
+    assert json.load(open(os.path.join(out, "spm", ".complete")))["requested"] == 60
+    forced = run_script("--out", out, "--mirror", server.url, "--checksums", sums_file,
+                        "--vocab-size", "45", "--workers", "1", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert json.load(open(os.path.join(out, "spm", ".complete")))["requested"] == 45
+    assert len(server.requests) == n_requests
 
 
 # --------------------------------------------------------------------------- checksums

@@ -112,12 +112,13 @@ def reference_pooled_attention(attn, x, padding_mask=None):
     for b in range(B):
         for h in range(heads):
             for i in range(T):
-                scores = []
+                scores = torch.full((T,), float("-inf"), dtype=torch.float64)
                 for j in range(T):
                     masked = attn.pool.causal and j > i
                     masked = masked or (padding_mask is not None and bool(padding_mask[b, j]))
-                    scores.append(float("-inf") if masked else q[i, b, h] @ k[j, b, h] / d**0.5)
-                probs = torch.softmax(torch.tensor(scores, dtype=torch.float64), 0)
+                    if not masked:
+                        scores[j] = q[i, b, h] @ k[j, b, h] / d**0.5
+                probs = torch.softmax(scores, 0)
                 out[i, b, h] = sum(probs[j] * v[j, b, h] for j in range(T))
     out_proj = attn.out_proj.weight.double(), attn.out_proj.bias.double()
     return out.view(T, B, C) @ out_proj[0].t() + out_proj[1]

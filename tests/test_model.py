@@ -6,9 +6,14 @@ import pytest
 import torch
 from fairseq.models import ARCH_CONFIG_REGISTRY
 
+from fairseq.models.transformer import TransformerConfig
+from fairseq.modules import MultiheadAttention
+from fairseq.modules.transformer_layer import TransformerDecoderLayerBase, TransformerEncoderLayerBase
+
 from fairseq_plugins.models.contextpool_transformer import ContextPoolConfig
 from fairseq_plugins.modules import ContextPool, ContextPoolSelfAttention
 from helpers import build_model, make_dictionary, random_batch
+from reference import make_padding_mask, reference_context_pool, reference_pooled_attention
 
 TWINS = {
     "contextpool_transformer": "transformer",
@@ -18,6 +23,23 @@ TWINS = {
     "contextpool_transformer_wmt_en_de_big": "transformer_wmt_en_de_big",
 }
 CONTEXTPOOL_OPTIONS = {f.name for f in ContextPoolConfig.__dataclass_fields__.values()}
+# issue 24's options, alone and combined (transformer_tiny has 2 heads, 2 + 2 layers)
+VARIANTS = {
+    "heads2": dict(contextpool_heads=2),
+    "heads2_kv_sum": dict(contextpool_heads=2, contextpool_inputs="kv", contextpool_normalize="sum"),
+    "kernel3": dict(contextpool_predictor_kernel=3),
+    "kernel2_kv_sum": dict(contextpool_predictor_kernel=2, contextpool_inputs="kv",
+                           contextpool_normalize="sum"),
+    "heads2_kernel3": dict(contextpool_heads=2, contextpool_predictor_kernel=3),
+    "heads2_kernel2_prenorm": dict(contextpool_heads=2, contextpool_predictor_kernel=2,
+                                   encoder_normalize_before=True, decoder_normalize_before=True),
+    "stream": dict(contextpool_placement="stream"),
+    "stream_kernel3_sum": dict(contextpool_placement="stream", contextpool_predictor_kernel=3,
+                               contextpool_normalize="sum"),
+    "stream_prenorm_layers": dict(contextpool_placement="stream", contextpool_encoder_layers="1",
+                                  contextpool_decoder_layers="0", encoder_normalize_before=True,
+                                  decoder_normalize_before=True),
+}
 
 
 @pytest.mark.parametrize("arch,twin", sorted(TWINS.items()))
@@ -80,7 +102,7 @@ def test_layer_selection(enc, dec, expect_enc, expect_dec):
             assert not layer.self_attn.pool.causal
 
 
-@pytest.mark.parametrize("spec,message", [("2", r"layer\(s\) \[2\]"), ("first", "comma-separated")])
+@pytest.mark.parametrize("spec,message", [("2", "names layer 2, but the model has 2 encoder layers"), ("first", "comma-separated")])
 def test_bad_layer_selection_is_a_clear_error(spec, message):
     with pytest.raises(ValueError, match=message):
         build_model(contextpool_encoder_layers=spec)
@@ -211,3 +233,224 @@ def test_max_size_from_a_config_names_the_option():
     """hydra configs skip argparse: the architecture defaults check them and name the option."""
     with pytest.raises(ValueError, match=r"contextpool_max_size \(--contextpool-max-size\) must be >= 1"):
         build_model(contextpool_max_size=0)
+
+
+# --------------------------------------------------------------------------- issue 24's options
+
+
+def _no_pad_prev(d, prev):
+    return torch.where(prev == d.pad(), torch.full_like(prev, d.nspecial), prev)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_variant_incremental_decoding_equals_full_forward(variant):
+    d = make_dictionary()
+    torch.manual_seed(1)
+    m = build_model(contextpool_max_size=3, **VARIANTS[variant]).eval()
+    src, lengths, prev = random_batch(d, tgt_len=9)
+    prev = _no_pad_prev(d, prev)
+    with torch.no_grad():
+        enc = m.encoder(src, src_lengths=lengths)
+        full, _ = m.decoder(prev, encoder_out=enc)
+        steps, _ = _incremental_outputs(m, prev, enc)
+    torch.testing.assert_close(steps, full, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_variant_incremental_state_follows_beam_reordering(variant):
+    d = make_dictionary()
+    torch.manual_seed(2)
+    m = build_model(contextpool_max_size=2, **VARIANTS[variant]).eval()
+    src, lengths, prev = random_batch(d, batch_size=3, tgt_len=7)
+    src, lengths = src[:1].expand(3, -1), lengths[:1].expand(3)
+    prev = _no_pad_prev(d, prev)
+    order = torch.tensor([2, 0, 0])
+    with torch.no_grad():
+        enc = m.encoder(src, src_lengths=lengths)
+        state = {}
+        for t in range(4):
+            m.decoder(prev[:, : t + 1], encoder_out=enc, incremental_state=state)
+        m.decoder.reorder_incremental_state_scripting(state, order)
+        enc_r = m.encoder.reorder_encoder_out(enc, order)
+        prev_r = prev.index_select(0, order)
+        outs = [m.decoder(prev_r[:, : t + 1], encoder_out=enc_r, incremental_state=state)[0]
+                for t in range(4, 7)]
+        full, _ = m.decoder(prev_r, encoder_out=enc_r)
+    torch.testing.assert_close(torch.cat(outs, 1), full[:, 4:], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_variant_decoder_is_causal(variant):
+    d = make_dictionary()
+    m = build_model(contextpool_max_size=4, **VARIANTS[variant]).eval()
+    src, lengths, prev = random_batch(d, batch_size=2, tgt_len=8)
+    prev = _no_pad_prev(d, prev)
+    with torch.no_grad():
+        enc = m.encoder(src, src_lengths=lengths)
+        out, _ = m.decoder(prev, encoder_out=enc)
+        for t in (2, 5):
+            changed = prev.clone()
+            changed[:, t:] = (changed[:, t:] + 1 - d.nspecial) % (len(d) - d.nspecial) + d.nspecial
+            out2, _ = m.decoder(changed, encoder_out=enc)
+            torch.testing.assert_close(out2[:, :t], out[:, :t], rtol=0, atol=0)
+            assert not torch.allclose(out2[:, t:], out[:, t:])
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_variant_encoder_padding_changes_nothing(variant):
+    """A sentence alone, left-padded (fairseq's default) and right-padded in a batch."""
+    d = make_dictionary()
+    m = build_model(**VARIANTS[variant]).eval()
+    src = torch.tensor([[7, 8, 9, 10, 11, d.eos()]])
+    pads = torch.full((1, 3), d.pad())
+    length = torch.tensor([6])
+    with torch.no_grad():
+        alone = m.encoder(src, src_lengths=length)["encoder_out"][0]
+        left = m.encoder(torch.cat([pads, src], 1), src_lengths=length)["encoder_out"][0]
+        right = m.encoder(torch.cat([src, pads], 1), src_lengths=length)["encoder_out"][0]
+    torch.testing.assert_close(left[3:], alone, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(right[:6], alone, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_variant_options_reach_every_layer(variant):
+    options = VARIANTS[variant]
+    m = build_model(**options)
+    stream = options.get("contextpool_placement") == "stream"
+    pools = [mod for mod in m.modules() if isinstance(mod, ContextPool)]
+    assert len(pools) == (2 if "contextpool_encoder_layers" in options else 4)
+    for pool in pools:
+        assert pool.heads == options.get("contextpool_heads", 1)
+        assert pool.predictor_kernel == options.get("contextpool_predictor_kernel", 1)
+    for layer in list(m.encoder.layers) + list(m.decoder.layers):
+        pooled = any(isinstance(mod, ContextPool) for mod in layer.modules())
+        assert isinstance(layer.self_attn, ContextPoolSelfAttention) == (pooled and not stream)
+        assert hasattr(layer, "pool") == (pooled and stream)
+
+
+def test_stream_layers_run_fairseqs_layer_on_the_pooled_input():
+    """placement stream: the layer's output is fairseq's plain layer (same weights) applied to
+    ContextPool(x), the pool computed by the float64 loop reference; with pre-norm, so the
+    pooled features feed the norm, attention, residual and FFN alike."""
+    d = make_dictionary()
+    torch.manual_seed(4)
+    m = build_model(dictionary=d, contextpool_placement="stream", contextpool_predictor_kernel=3,
+                    encoder_normalize_before=True, decoder_normalize_before=True).double().eval()
+    cfg = TransformerConfig.from_namespace(m.args)
+    T, B, C = 6, 2, m.args.encoder_embed_dim
+    x = torch.randn(T, B, C, dtype=torch.float64)
+    mask = make_padding_mask([6, 4], T, left_pad=True)
+    for side, plain in (("encoder", TransformerEncoderLayerBase(cfg)),
+                        ("decoder", TransformerDecoderLayerBase(cfg))):
+        layer = getattr(m, side).layers[0]
+        with torch.no_grad():
+            for pool in [layer.pool]:
+                pool.size_proj.weight.normal_(0, 1.0)  # sizes spread: the pool mixes tokens
+        state = {k: v for k, v in layer.state_dict().items() if not k.startswith("pool.")}
+        plain.load_state_dict(state)
+        plain = plain.double().eval()
+        pooled = reference_context_pool(layer.pool, x, mask if side == "encoder" else None)
+        with torch.no_grad():
+            if side == "encoder":
+                got, want, unpooled = layer(x, mask), plain(pooled, mask), plain(x, mask)
+            else:
+                memory = torch.randn(5, B, C, dtype=torch.float64)
+                future = torch.triu(torch.full((T, T), float("-inf"), dtype=torch.float64), 1)
+                got = layer(x, memory, self_attn_mask=future)[0]
+                want = plain(pooled, memory, self_attn_mask=future)[0]
+                unpooled = plain(x, memory, self_attn_mask=future)[0]
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+        assert not torch.allclose(got, unpooled)
+        assert isinstance(layer.self_attn, MultiheadAttention)
+        assert not isinstance(layer.self_attn, ContextPoolSelfAttention)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("inputs", ["qkv", "kv"])
+@pytest.mark.parametrize("groups,kernel", [(2, 1), (4, 3)])
+def test_per_head_attention_matches_loop_reference(causal, inputs, groups, kernel):
+    """Each head group pools its own projected queries, keys and values: the attention's own
+    core against the float64 loop reference (4 heads)."""
+    torch.manual_seed(5)
+    pool = ContextPool(8, max_size=2, causal=causal, heads=groups, predictor_kernel=kernel)
+    attn = ContextPoolSelfAttention(8, 4, pool=pool, pool_inputs=inputs).double().eval()
+    with torch.no_grad():
+        pool.size_proj.weight.normal_(0, 1.0)
+    T, B = 6, 3
+    x = torch.randn(T, B, 8, dtype=torch.float64)
+    mask = make_padding_mask([6, 4, 2], T, left_pad=not causal)
+    future = torch.triu(torch.full((T, T), float("-inf"), dtype=torch.float64), 1) if causal else None
+    with torch.no_grad():
+        got, weights = attn(x, x, x, key_padding_mask=mask, attn_mask=future, need_weights=False)
+    assert weights is None
+    want = reference_pooled_attention(attn, x, mask)
+    real = ~mask.t()
+    torch.testing.assert_close(got[real], want[real], rtol=1e-10, atol=1e-10)
+
+
+def test_per_head_attention_weights_when_asked():
+    torch.manual_seed(6)
+    pool = ContextPool(8, max_size=2, heads=2)
+    attn = ContextPoolSelfAttention(8, 4, pool=pool).double().eval()
+    x = torch.randn(5, 2, 8, dtype=torch.float64)
+    mask = make_padding_mask([5, 3], 5, left_pad=True)
+    with torch.no_grad():
+        fused, _ = attn(x, x, x, key_padding_mask=mask, need_weights=False)
+        explicit, mean = attn(x, x, x, key_padding_mask=mask, need_weights=True)
+        _, per_head = attn(x, x, x, key_padding_mask=mask, need_head_weights=True)
+    torch.testing.assert_close(explicit, fused, rtol=1e-10, atol=1e-10)
+    assert mean.shape == (2, 5, 5) and per_head.shape == (4, 2, 5, 5)
+    torch.testing.assert_close(per_head.mean(0), mean)
+    torch.testing.assert_close(mean.sum(-1), torch.ones(2, 5, dtype=torch.float64))
+    assert torch.all(mean[1, :, :2] == 0)  # padding keys
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(contextpool_placement="stream", contextpool_inputs="kv"),
+     "--contextpool-placement stream .* needs --contextpool-inputs qkv, got 'kv'"),
+    (dict(contextpool_placement="stream", contextpool_heads=2),
+     "--contextpool-placement stream .* needs --contextpool-heads 1, got 2"),
+    (dict(contextpool_heads=3), "--contextpool-heads 3 must divide --encoder-attention-heads 2"),
+    (dict(contextpool_heads=4, encoder_attention_heads=4, contextpool_encoder_layers="0"),
+     "--contextpool-heads 4 must divide --decoder-attention-heads 2"),
+    (dict(contextpool_heads=0), r"contextpool_heads \(--contextpool-heads\) must be >= 1"),
+    (dict(contextpool_predictor_kernel=0),
+     r"contextpool_predictor_kernel \(--contextpool-predictor-kernel\) must be >= 1"),
+])
+def test_contradicting_options_are_clear_errors(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        build_model(**overrides)
+
+
+def test_heads_need_only_divide_the_pooled_sides_heads():
+    m = build_model(contextpool_heads=4, encoder_attention_heads=4, contextpool_decoder_layers="none")
+    assert all(layer.self_attn.pool.heads == 4 for layer in m.encoder.layers)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--contextpool-heads", "0"], "argument --contextpool-heads: must be >= 1"),
+    (["--contextpool-predictor-kernel", "-1"], "argument --contextpool-predictor-kernel: must be >= 1"),
+    (["--contextpool-predictor-kernel", "three"],
+     "argument --contextpool-predictor-kernel: expected an integer >= 1, got 'three'"),
+    (["--contextpool-placement", "residual"], "argument --contextpool-placement: invalid choice"),
+])
+def test_new_options_are_checked_while_parsing(tmp_path, capsys, args, message):
+    from fairseq import options
+
+    (tmp_path / "dict.en.txt").write_text("a 1\n")
+    (tmp_path / "dict.de.txt").write_text("a 1\n")
+    parser = options.get_training_parser()
+    with pytest.raises(SystemExit):
+        options.parse_args_and_arch(parser, [
+            str(tmp_path), "--arch", "contextpool_transformer_tiny", *args])
+    assert message in capsys.readouterr().err
+
+
+def test_new_options_have_help():
+    from fairseq import options
+
+    parser = options.get_training_parser()
+    options.parse_args_and_arch(parser, ["/nonexistent", "--arch", "contextpool_transformer_tiny"])
+    helps = {opt: a.help for a in parser._actions for opt in a.option_strings}
+    for option in ("--contextpool-heads", "--contextpool-predictor-kernel", "--contextpool-placement"):
+        assert helps.get(option), option

@@ -140,7 +140,8 @@ class ContextPoolSelfAttention(MultiheadAttention):
             scores = torch.matmul(q * self.scaling, k.transpose(-1, -2))
             if mask is not None:
                 scores = scores + mask
-            probs = torch.softmax(scores.float(), dim=-1).type_as(scores)  # B x heads x T x S
+            wide = torch.promote_types(scores.dtype, torch.float32)  # softmax in fp32 or wider
+            probs = torch.softmax(scores.to(wide), dim=-1).type_as(scores)  # B x heads x T x S
             out = torch.matmul(self.dropout_module(probs), v)
             weights = probs.transpose(0, 1)  # heads x B x T x S, as fairseq returns them
             if not need_head_weights:

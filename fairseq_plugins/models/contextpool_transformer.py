@@ -9,7 +9,7 @@ model *is* the plain Transformer: same modules, parameters and outputs.
 
 import argparse
 from dataclasses import dataclass, field, fields
-from typing import FrozenSet
+from typing import FrozenSet, Optional
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.dataclass.utils import gen_parser_from_dataclass
@@ -99,28 +99,54 @@ class ContextPoolConfig(FairseqDataclass):
     )
 
 
-def parse_layer_selection(spec: str, num_layers: int, option: str) -> FrozenSet[int]:
-    """Turns 'all' / 'none' / '0,2,5' into a set of layer indices."""
-    if spec is None:
-        raise ValueError(f"--{option} is not set; build the model through its architecture")
-    spec = str(spec).strip().lower()
-    if spec == "all":
-        return frozenset(range(num_layers))
-    if spec in ("none", ""):
+def _layer_indices(spec) -> Optional[FrozenSet[int]]:
+    """'all' -> None, 'none' -> {}, '0,2' -> {0, 2}; raises ArgumentTypeError for anything else."""
+    text = str(spec).strip().lower()
+    if text == "all":
+        return None
+    if text in ("none", ""):
         return frozenset()
     try:
-        indices = {int(part) for part in spec.split(",") if part.strip()}
+        indices = frozenset(int(part) for part in text.split(","))
     except ValueError:
-        raise ValueError(
-            f"--{option} must be 'all', 'none' or comma-separated layer indices, got {spec!r}"
-        ) from None
-    bad = sorted(i for i in indices if not 0 <= i < num_layers)
+        indices = frozenset([-1])
+    if min(indices) < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected 'all', 'none' or comma-separated 0-based layer indices such as '0,1', "
+            f"got {spec!r}"
+        )
+    return indices
+
+
+def _layer_selection(text) -> str:
+    """argparse type of --contextpool-{encoder,decoder}-layers: checks the syntax while
+    parsing; the indices are checked against the layer count by the architecture."""
+    _layer_indices(text)
+    return text
+
+
+def parse_layer_selection(spec: str, num_layers: int, option: str) -> FrozenSet[int]:
+    """Turns 'all' / 'none' / '0,2,5' into a set of layer indices in 0..num_layers - 1.
+
+    ``option`` ('contextpool-encoder-layers') names the option in the ValueError for a bad spec.
+    """
+    if spec is None:
+        raise ValueError(f"--{option} is not set; build the model through its architecture")
+    name = f"{option.replace('-', '_')} (--{option})"
+    try:
+        indices = _layer_indices(spec)
+    except argparse.ArgumentTypeError as err:
+        raise ValueError(f"{name}: {err}") from None
+    if indices is None:
+        return frozenset(range(num_layers))
+    bad = sorted(i for i in indices if i >= num_layers)
     if bad:
         raise ValueError(
-            f"--{option} names layer(s) {bad}, but the model has {num_layers} layers "
-            f"(valid indices 0..{num_layers - 1})"
+            f"{name} {spec!r} names layer {', '.join(map(str, bad))}, but the model has "
+            f"{num_layers} {option.split('-')[1]} layers: give all, none or indices in "
+            f"0..{num_layers - 1}"
         )
-    return frozenset(indices)
+    return indices
 
 
 def wrap_layer(layer, cfg):
@@ -182,8 +208,8 @@ class ContextPoolTransformerModel(TransformerModel):
         gen_parser_from_dataclass(parser, ContextPoolConfig(), delete_default=True)
         for action in parser._actions:  # checked while parsing: argparse names the option
             for option in action.option_strings:
-                if option in POSITIVE_OPTIONS:
-                    action.type = POSITIVE_OPTIONS[option]
+                if option in OPTION_TYPES:
+                    action.type = OPTION_TYPES[option]
 
     @classmethod
     def build_model(cls, args, task):
@@ -257,6 +283,12 @@ POSITIVE_OPTIONS = {
     "--contextpool-heads": _at_least_one("the number of pools per layer", 1),
     "--contextpool-predictor-kernel": _at_least_one("the tokens each prediction reads", 1),
 }
+# argparse types of the other checked options
+OPTION_TYPES = {
+    **POSITIVE_OPTIONS,
+    "--contextpool-encoder-layers": _layer_selection,
+    "--contextpool-decoder-layers": _layer_selection,
+}
 
 
 def contextpool_defaults(args):
@@ -271,6 +303,16 @@ def contextpool_defaults(args):
             parse(getattr(args, name))
         except argparse.ArgumentTypeError as err:
             raise ValueError(f"{name} ({option}) {err}") from None
+
+
+def check_layer_selections(args):
+    """The pooled layers against the layer counts, which the architecture has just set: for
+    fairseq-train this runs right after parsing, before anything is loaded."""
+    for side in ("encoder", "decoder"):
+        parse_layer_selection(
+            getattr(args, f"contextpool_{side}_layers"), getattr(args, f"{side}_layers"),
+            f"contextpool-{side}-layers",
+        )
 
 
 def check_option_combinations(args):
@@ -307,6 +349,7 @@ def _register_twin(name: str, transformer_architecture):
     def architecture(args):
         contextpool_defaults(args)
         transformer_architecture(args)
+        check_layer_selections(args)
 
     architecture.__name__ = name
     architecture.__doc__ = f"``{transformer_architecture.__name__}`` with ContextPool."

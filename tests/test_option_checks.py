@@ -1,0 +1,91 @@
+"""Careless ContextPool options: layer selections that name no layer, and a pooling support far
+beyond any sentence (issue 25, item 11)."""
+
+import pytest
+import torch
+
+from fairseq_plugins.modules import context_pool
+from fairseq_plugins.modules.context_pool import ContextPool
+from helpers import build_model
+from reference import reference_context_pool
+
+
+def parse(tmp_path, *options):
+    """fairseq-train's argument parsing (and the architecture it runs after it)."""
+    from fairseq import options as fairseq_options
+
+    (tmp_path / "dict.en.txt").write_text("a 1\n")
+    (tmp_path / "dict.de.txt").write_text("a 1\n")
+    parser = fairseq_options.get_training_parser()
+    return fairseq_options.parse_args_and_arch(
+        parser, [str(tmp_path), "--arch", "contextpool_transformer_tiny", *options])
+
+
+@pytest.mark.parametrize("option", ["--contextpool-encoder-layers", "--contextpool-decoder-layers"])
+@pytest.mark.parametrize("value", ["0,x", "-1", "1,,0", "first"])
+def test_bad_layer_syntax_is_an_argparse_error(tmp_path, capsys, option, value):
+    with pytest.raises(SystemExit):
+        parse(tmp_path, option, value)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith(
+        f"error: argument {option}: expected 'all', 'none' or comma-separated 0-based layer "
+        f"indices such as '0,1', got '{value}'"), err
+
+
+@pytest.mark.parametrize("side", ["encoder", "decoder"])
+def test_layer_out_of_range_fails_right_after_parsing(tmp_path, side):
+    """The layer count is the architecture's (or --encoder-layers'), known after parsing: the
+    architecture refuses the selection before any data or model is loaded."""
+    with pytest.raises(ValueError) as err:
+        parse(tmp_path, f"--{side}-layers", "3", f"--contextpool-{side}-layers", "1,5")
+    assert str(err.value) == (
+        f"contextpool_{side}_layers (--contextpool-{side}-layers) '1,5' names layer 5, but the "
+        f"model has 3 {side} layers: give all, none or indices in 0..2")
+
+
+def test_valid_layer_selections_parse(tmp_path):
+    args = parse(tmp_path, "--encoder-layers", "3", "--contextpool-encoder-layers", "0,2",
+                 "--contextpool-decoder-layers", "none")
+    assert (args.contextpool_encoder_layers, args.contextpool_decoder_layers) == ("0,2", "none")
+
+
+def test_layer_selection_from_a_config_names_the_option():
+    """hydra configs skip argparse: the architecture checks them the same way."""
+    with pytest.raises(ValueError, match=r"contextpool_decoder_layers \(--contextpool-decoder-layers\): "
+                                         r"expected 'all', 'none' .* got '0,x'"):
+        build_model(contextpool_decoder_layers="0,x")
+    with pytest.raises(ValueError, match=r"'7' names layer 7, but the model has 2 decoder layers"):
+        build_model(contextpool_decoder_layers="7")
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("normalize", ["mean", "sum"])
+def test_support_beyond_the_sequence_is_cut_to_it(monkeypatch, causal, normalize):
+    """--contextpool-max-size 100000 pools what the sequence holds, exactly, at the cost of the
+    sequence length (before, the op ran over 2 * 100000 + 1 offsets per position)."""
+    widths = []
+    band = context_pool._band
+    monkeypatch.setattr(context_pool, "_band", lambda a, v: widths.append(a.size(-1)) or band(a, v))
+    torch.manual_seed(0)
+    T, B, C = 7, 3, 8
+    pool = ContextPool(C, max_size=100000, normalize=normalize, causal=causal).double()
+    x = torch.randn(T, B, C, dtype=torch.float64, requires_grad=True)
+    mask = torch.zeros(B, T, dtype=torch.bool)
+    mask[1, :2] = True
+    out = pool(x, mask)
+    assert widths and max(widths) <= 2 * T - 1
+    real = ~mask.t()  # the reference predicts padding's own sizes from zeros: real rows only
+    torch.testing.assert_close(out[real], reference_context_pool(pool, x.detach(), mask)[real])
+    out.sum().backward()  # the backward's bands are cut too
+    assert torch.isfinite(x.grad).all()
+    assert torch.autograd.gradcheck(lambda t: pool(t, mask), (x.detach().requires_grad_(),))
+
+
+def test_huge_max_size_trains():
+    """A training step of a model with --contextpool-max-size 100000 (before: its backward
+    asked for (T + 200000) x B x 200001 coefficients)."""
+    model = build_model(contextpool_max_size=100000)
+    src = torch.randint(4, 20, (4, 12))
+    model(src, torch.full((4,), 12), src)[0].sum().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)

@@ -11,17 +11,19 @@ encoder pools the source pieces, the decoder the reference's prefix (``</s>`` fi
 training. Forward hooks on every :class:`~fairseq_plugins.modules.ContextPool` record its input,
 and the module's own :meth:`~fairseq_plugins.modules.ContextPool.predict` turns it into the
 pooling weight ``w_i`` and size ``s_i = max_size * sigmoid(.)`` (the radius in tokens; ``sigma =
-s / 2``) of every non-padding token. Written to DIR/NAME/ (NAME: the checkpoint's file stem, or
+s / 2``) of every non-padding token, per pool where a layer has several
+(``--contextpool-heads``). Written to DIR/NAME/ (NAME: the checkpoint's file stem, or
 ``epochE`` when several checkpoints share a stem):
 
 * ``pools.json``: per layer (encoder and decoder, 0-based) the number of tokens, mean and
-  quantiles (5, 25, 50, 75, 95 %) of sizes and weights, and the mean size over word-initial
-  pieces (``▁...``), continuation pieces and punctuation pieces; the checkpoint's epoch and
-  updates; the sentence shown in the heatmaps.
-* ``sizes.png`` / ``weights.png``: histograms per layer.
+  quantiles (5, 25, 50, 75, 95 %) of sizes and weights over all its pools, the same per pool
+  (``size_by_head``, ``weight_by_head``) where it has several, and the mean size over
+  word-initial pieces (``▁...``), continuation pieces and punctuation pieces; the checkpoint's
+  epoch and updates; the sentence shown in the heatmaps.
+* ``sizes.png`` / ``weights.png``: histograms per layer (all its pools together).
 * ``sentence.png``: for sentence ``--sentence`` (0-based line of the split), the pooling
   coefficients ``a[i, j]`` (row i pools columns j; rows sum to 1 under ``mean``) of each layer
-  as a heatmap labelled with the pieces.
+  (and each pool) as a heatmap labelled with the pieces.
 
 With several checkpoints DIR/pools.json lists them all and DIR/sizes_over_training.png shows
 the mean size per layer against training updates: whether sizes widen, narrow or collapse.
@@ -125,7 +127,8 @@ def pool_modules(model):
 
 
 class PoolRecorder:
-    """Forward hooks on every ContextPool: inputs -> per-token weights and sizes (T x B)."""
+    """Forward hooks on every ContextPool: inputs -> per-token weights and sizes (T x B x H,
+    H pools)."""
 
     def __init__(self, pools):
         self.pools = pools
@@ -150,7 +153,7 @@ class PoolRecorder:
 
 
 def coefficient_matrix(pool, weight, sigma):
-    """a[i, j] of one sentence (T x T, zero outside the band): weight, sigma are T x 1."""
+    """a[i, j] of one sentence and pool (T x T, zero outside the band): weight, sigma are T x 1."""
     import torch
 
     from fairseq_plugins.modules.context_pool import _coefficients, _pad_time
@@ -204,14 +207,15 @@ def inspect_checkpoint(checkpoint: Path, data: Path, subset: str, src: str, tgt:
                 model(**net_input)
                 tokens = {"encoder": net_input["src_tokens"], "decoder": net_input["prev_output_tokens"]}
                 for side, index, pool in pools:
-                    weight, sigma = recorder.records[(side, index)]  # T x B
+                    weight, sigma = recorder.records[(side, index)]  # T x B x H
                     tok = tokens[side].t()  # T x B
                     keep = tok.ne(pad)
                     size = 2 * sigma  # s = max_size * sigmoid(.), sigma = s / 2
-                    sizes[(side, index)].append(size[keep].float())
+                    sizes[(side, index)].append(size[keep].float())  # tokens x H
                     weights[(side, index)].append(weight[keep].float())
                     symbols = [dictionary[side][t] for t in tok[keep].tolist()]
-                    for value, symbol in zip(size[keep].tolist(), symbols):
+                    # a piece's size: the mean over the layer's pools
+                    for value, symbol in zip(size[keep].mean(-1).tolist(), symbols):
                         kind = piece_class(symbol)
                         if kind:
                             classes[(side, index)][kind].append(value)
@@ -223,33 +227,43 @@ def inspect_checkpoint(checkpoint: Path, data: Path, subset: str, src: str, tgt:
                         weight, sigma = recorder.records[(side, index)]
                         keep = tokens[side][b].ne(pad)
                         pieces = [dictionary[side][t] for t in tokens[side][b][keep].tolist()]
-                        w, s = weight[:, b][keep].unsqueeze(1), sigma[:, b][keep].unsqueeze(1)
-                        shown["layers"].append({
-                            "side": side, "layer": index, "pieces": pieces,
-                            "coefficients": coefficient_matrix(pool, w.double(), s.double()).tolist(),
-                        })
+                        for head in range(pool.heads):
+                            w = weight[:, b, head][keep].unsqueeze(1).double()
+                            s = sigma[:, b, head][keep].unsqueeze(1).double()
+                            entry = {"side": side, "layer": index, "pieces": pieces,
+                                     "coefficients": coefficient_matrix(pool, w, s).tolist()}
+                            if pool.heads > 1:
+                                entry["head"] = head
+                            shown["layers"].append(entry)
     finally:
         recorder.close()
     layers = []
     for side, index, pool in pools:
         key = (side, index)
-        all_sizes = torch.cat(sizes[key]) if sizes[key] else torch.zeros(0)
-        all_weights = torch.cat(weights[key]) if weights[key] else torch.zeros(0)
-        layers.append({
+        # tokens x H
+        all_sizes = torch.cat(sizes[key]) if sizes[key] else torch.zeros(0, pool.heads)
+        all_weights = torch.cat(weights[key]) if weights[key] else torch.zeros(0, pool.heads)
+        layer = {
             "side": side,
             "layer": index,
             "max_size": pool.max_size,
             "normalize": pool.normalize,
             "causal": pool.causal,
-            "size": summarize(all_sizes),
-            "weight": summarize(all_weights),
+            "heads": pool.heads,
+            "predictor_kernel": pool.predictor_kernel,
+            "size": summarize(all_sizes.flatten()),
+            "weight": summarize(all_weights.flatten()),
             "mean_size_by_piece": {
                 kind: (sum(v) / len(v) if v else None) for kind, v in classes[key].items()
             },
             "tokens_by_piece": {kind: len(v) for kind, v in classes[key].items()},
-            "_sizes": all_sizes,
-            "_weights": all_weights,
-        })
+            "_sizes": all_sizes.flatten(),
+            "_weights": all_weights.flatten(),
+        }
+        if pool.heads > 1:
+            layer["size_by_head"] = [summarize(all_sizes[:, h]) for h in range(pool.heads)]
+            layer["weight_by_head"] = [summarize(all_weights[:, h]) for h in range(pool.heads)]
+        layers.append(layer)
     return {
         "checkpoint": str(checkpoint.resolve()),
         "epoch": info.get("epoch"),
@@ -308,7 +322,8 @@ def plot_sentence(result: dict, path: Path):
         ticks = range(len(layer["pieces"]))
         ax.set_xticks(ticks, layer["pieces"], rotation=90, fontsize=6)
         ax.set_yticks(ticks, layer["pieces"], fontsize=6)
-        ax.set_title(f"{layer['side']} layer {layer['layer']}", fontsize=9)
+        head = f" head {layer['head']}" if "head" in layer else ""
+        ax.set_title(f"{layer['side']} layer {layer['layer']}{head}", fontsize=9)
     for ax in list(axes.flat)[len(layers):]:
         ax.axis("off")
     fig.suptitle(f"sentence {shown['id']}: pooling coefficients a[i, j] (row i pools column j)",
@@ -400,8 +415,12 @@ def main(argv=None) -> int:
         for layer in result["layers"]:
             stats = layer["size"]
             by = layer["mean_size_by_piece"]
-            print(f"  {name} {layer['side']} {layer['layer']}: size mean {stats['mean']:.3f} "
-                  f"(median {stats['quantiles']['50']:.3f}); word-initial "
+            per_head = ""
+            if "size_by_head" in layer:
+                per_head = " (per head " + ", ".join(
+                    _fmt(h["mean"]) for h in layer["size_by_head"]) + ")"
+            print(f"  {name} {layer['side']} {layer['layer']}: size mean {stats['mean']:.3f}"
+                  f"{per_head} (median {stats['quantiles']['50']:.3f}); word-initial "
                   f"{_fmt(by['word_initial'])}, continuation {_fmt(by['continuation'])}, "
                   f"punctuation {_fmt(by['punctuation'])}")
     if len(results) > 1:

@@ -73,13 +73,15 @@ def test_train_save_reload_generate(data_bin, arch, repo_root):
 
 
 def test_hydra_train_with_project_config(data_bin, repo_root):
+    """The project's hydra config, run from another directory than the repository's: its
+    common.user_dir resolves to the installed plugin (fairseq_plugins/hydra_user_dir.py)."""
     save = data_bin / "ck_hydra"
     run(["fairseq-hydra-train", "--config-dir", os.path.join(repo_root, "configs"),
          "--config-name", "contextpool_wmt_en_de", f"task.data={data_bin / 'bin'}",
          f"checkpoint.save_dir={save}", f"hydra.run.dir={data_bin / 'hydra'}",
          "model._name=contextpool_transformer_tiny", "model.contextpool_max_size=3",
          "common.cpu=true", "optimization.max_update=4", "dataset.max_tokens=600",
-         "lr_scheduler.warmup_updates=2", "dataset.num_workers=0"], cwd=repo_root)
+         "lr_scheduler.warmup_updates=2", "dataset.num_workers=0"], cwd=data_bin)
     state = torch.load(save / "checkpoint_last.pt", weights_only=True)
     pools = [k for k in state["model"] if k.endswith(".pool.size_proj.bias")]
     assert len(pools) == 4  # 2 encoder + 2 decoder layers
@@ -88,6 +90,20 @@ def test_hydra_train_with_project_config(data_bin, repo_root):
                "--required-batch-size-multiple", "1"],
               cwd=data_bin)
     assert sum(l.startswith("H-") for l in out.splitlines()) == 12
+
+
+@pytest.mark.parametrize("config", ["contextpool_wmt_en_de", "transformer_wmt_en_de"])
+def test_hydra_configs_name_the_installed_plugin_as_user_dir(config, repo_root, tmp_path, monkeypatch):
+    """Both configs: once Hydra has made their callback, common.user_dir is the plugin's folder,
+    whatever the working directory."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    monkeypatch.chdir(tmp_path)
+    cfg = OmegaConf.load(os.path.join(repo_root, "configs", f"{config}.yaml"))
+    for callback in cfg.hydra.callbacks.values():
+        instantiate(callback)
+    assert cfg.common.user_dir == os.path.dirname(os.path.abspath(fairseq_plugins.__file__))
 
 
 def test_every_shell_recipe_finds_fairseq_beside_its_python_without_an_activated_venv(tmp_path):

@@ -1,7 +1,7 @@
 """One rank of the model-level data-parallel check in tests/test_distributed.py.
 
 Run as ``python tests/ddp_worker.py RANK WORLD_SIZE INIT_METHOD WORK_DIR``. WORK_DIR holds
-``setup.pt`` (written by the test: model options, initial state dict and batches). The rank
+``setup.pt`` (written by the test: model options, initial state dicts and batches). The rank
 joins a gloo process group, wraps the model as fairseq's c10d backend does (torch DDP, minus
 the GPU-only device_ids) and with fairseq's legacy_ddp wrapper, runs
 forward/backward on its shard of every batch with a sum-reduced loss, and writes the
@@ -82,7 +82,7 @@ def main(rank, world_size, init_method, work_dir):
 
     for mode, state in setup["states"].items():
         for wrapper in ("c10d", "legacy_ddp"):
-            model = build_model(dictionary=dictionary, contextpool_inputs=mode)
+            model = build_model(dictionary=dictionary, **setup["options"][mode])
             model.load_state_dict(state)
             wrapped = wrap(model, wrapper, group)
             for step, batch in enumerate(setup["batches"]):

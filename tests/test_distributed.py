@@ -15,9 +15,10 @@ as fairseq builds it minus the GPU-only device_ids.
   with no GPU its spawn would start ``torch.cuda.device_count()`` = 0 processes, and
   torchrun's variables make it divide by that count), against one process.
 * test_data_parallel_gradients_equal_single_process: both wrappers, both
-  ``--contextpool-inputs``, two steps (torch DDP reports a parameter left without gradient
-  at the next forward): gradients of 2 ranks on half a batch each, all-reduced and scaled
-  as fairseq's trainer scales them, equal one process's on the whole batch.
+  ``--contextpool-inputs`` and the per-head pools, predictor kernel and stream placement
+  (VARIANTS), two steps (torch DDP reports a parameter left without gradient at the next
+  forward): gradients of 2 ranks on half a batch each, all-reduced and scaled as fairseq's
+  trainer scales them, equal one process's on the whole batch.
 """
 
 import math
@@ -42,6 +43,13 @@ pytestmark = pytest.mark.slow
 TESTS = os.path.dirname(os.path.abspath(__file__))
 USER_DIR = os.path.join(os.path.dirname(TESTS), "fairseq_plugins")
 WORLD_SIZE = 2
+# model options of the gradient check, by name
+VARIANTS = {
+    "qkv": dict(contextpool_inputs="qkv"),
+    "kv": dict(contextpool_inputs="kv"),
+    "heads2_kernel3": dict(contextpool_heads=2, contextpool_predictor_kernel=3),
+    "stream_kernel2": dict(contextpool_placement="stream", contextpool_predictor_kernel=2),
+}
 
 
 def free_port():
@@ -151,10 +159,10 @@ def data_parallel_gradients(tmp_path_factory):
         batches.append({"src_tokens": src, "src_lengths": src_lengths,
                         "prev_output_tokens": prev, "target": target})
     states = {}
-    for i, mode in enumerate(("qkv", "kv")):
+    for i, (mode, options) in enumerate(VARIANTS.items()):
         torch.manual_seed(i)
-        states[mode] = build_model(dictionary=dictionary, contextpool_inputs=mode).state_dict()
-    setup = {"num_symbols": 20, "states": states, "batches": batches}
+        states[mode] = build_model(dictionary=dictionary, **options).state_dict()
+    setup = {"num_symbols": 20, "states": states, "options": VARIANTS, "batches": batches}
     torch.save(setup, work / "setup.pt")
 
     init = f"tcp://127.0.0.1:{free_port()}"
@@ -176,11 +184,11 @@ def test_fairseq_c10d_refuses_cpu_modules(data_parallel_gradients):
 
 
 @pytest.mark.parametrize("wrapper", ["c10d", "legacy_ddp"])
-@pytest.mark.parametrize("mode", ["qkv", "kv"])
+@pytest.mark.parametrize("mode", sorted(VARIANTS))
 def test_data_parallel_gradients_equal_single_process(data_parallel_gradients, mode, wrapper):
     setup, results = data_parallel_gradients
     dictionary = make_dictionary(setup["num_symbols"])
-    model = build_model(dictionary=dictionary, contextpool_inputs=mode)
+    model = build_model(dictionary=dictionary, **VARIANTS[mode])
     model.load_state_dict(setup["states"][mode])
     for step, batch in enumerate(setup["batches"]):
         model.zero_grad(set_to_none=True)

@@ -51,9 +51,15 @@ class RecordingOptimizer:
         loss.backward()
 
 
-def test_train_step_autocasts_forward_only_and_keeps_fp32_state():
+@pytest.mark.parametrize("options", [
+    {},
+    # issue 24's options: per-head pools with a predictor kernel, the stream placement
+    dict(contextpool_heads=2, contextpool_predictor_kernel=3),
+    dict(contextpool_placement="stream", contextpool_predictor_kernel=2),
+], ids=["defaults", "heads2_kernel3", "stream_kernel2"])
+def test_train_step_autocasts_forward_only_and_keeps_fp32_state(options):
     dictionary = make_dictionary()
-    model = build_model("contextpool_transformer_tiny", dictionary).train()
+    model = build_model("contextpool_transformer_tiny", dictionary, **options).train()
     task = TranslationBF16Task(types.SimpleNamespace(), dictionary, dictionary)
     criterion = LabelSmoothedCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
     src, src_lengths, prev = random_batch(dictionary)

@@ -4,9 +4,16 @@ Command line (``cpmt-study`` runs :func:`main`; ``scripts/run_study.sh`` drives 
 
     cpmt-study curve --run-dir RUN_DIR
     cpmt-study export --run-dir RUN_DIR --out ARTEFACT_DIR [--eval avg]
-    cpmt-study cost --checkpoint CKPT --data DATA_DIR --out COST_JSON
+    cpmt-study cost (--checkpoint CKPT | --command ARTEFACT/command.txt) --data DATA_DIR \\
+        --out COST_JSON [--decode-length N] [--force]
     cpmt-study report --artefacts DIR --data DATA_DIR --out REPORT_DIR \\
         [--baseline baseline] [--budget-epochs E]
+    cpmt-study status --runs DIR --artefacts DIR --configs "C ..." [--seeds "1 2 3"]
+    cpmt-study frontier --artefacts DIR (--data DATA_DIR | --reference REF [--source SRC]) \\
+        --out DIR [--benchmark JSON] [--costs DIR]      (contextpool_mt/frontier.py)
+
+The configurations are the lines of configs/study/configurations.txt
+(:func:`read_configurations`), which scripts/run_study.sh and benchmarks/benchmark.py read too.
 
 Runs are named ``CONFIG_sSEED`` (``baseline_s1``, ``contextpool_enc2_s3``). ``export`` copies
 what the report needs out of a run folder (which holds checkpoints and stays outside the
@@ -16,10 +23,14 @@ summary), ``command.txt`` and ``eval/EVAL/{scores.json,hyp.txt,hyp.tok,ref.tok}`
 so ``cpmt-compare`` reads artefact folders as they are.
 
 ``curve`` prints a run's per-epoch valid loss and valid BLEU (the pilot's learning curve).
-``cost`` counts, with ``torch.utils.flop_counter.FlopCounterMode`` on the real model and the
-first 64 sentences of the test split, the FLOPs of a training step (label-smoothed loss,
-forward + backward) per target token and of beam search (beam 4) per output token. The
-counter counts matrix products and attention kernels, not elementwise operations.
+``cost`` counts, with ``torch.utils.flop_counter.FlopCounterMode`` on the model and the first
+64 sentences of the test split, the FLOPs of a training step (label-smoothed loss, forward +
+backward) per target token and of beam search (beam 4) per output token, every output forced to
+one length (the mean reference length of those sentences), so that equal architectures count
+equal FLOPs. The counter counts matrix products and attention kernels, not elementwise
+operations. FLOPs depend on the architecture only, so ``--command`` counts an exported run from
+its fairseq-train line with untrained weights. ``status`` says which runs of a study are done,
+running (RUNS/NAME.lock held), stopped or not started.
 
 ``report`` groups runs by configuration and writes REPORT_DIR/study.md, study.json and
 ``bleu_vs_time.png``:
@@ -66,6 +77,46 @@ class StudyError(RuntimeError):
     """An artefact or input the study cannot use; the message names it."""
 
 
+# --------------------------------------------------------------------------- configurations
+
+
+CONFIGURATIONS = Path(__file__).resolve().parent.parent / "configs" / "study" / "configurations.txt"
+COMMON = "common"
+
+
+def read_configurations(path: Path = CONFIGURATIONS) -> dict:
+    """{NAME: (ARCH, [options])} of the study's configuration table, in its order.
+
+    One configuration a line, ``NAME ARCH [fairseq-train options]``, options split on
+    whitespace; ``#`` starts a comment line. The line named ``common`` (ARCH ``-``) holds the
+    options every configuration starts from: a configuration's model options are
+    ``common + its own`` (scripts/run_study.sh reads the same file).
+    """
+    if not path.is_file():
+        raise StudyError(f"{path}: missing (the study's configuration table)")
+    table = {}
+    for number, line in enumerate(read_lines(path), start=1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if len(fields) < 2 or fields[0] in table:
+            raise StudyError(f"{path}, line {number}: '{fields[0]}' needs an ARCH and must appear once")
+        table[fields[0]] = (fields[1], fields[2:])
+    if COMMON not in table:
+        raise StudyError(f"{path}: no '{COMMON}' line (the options every configuration starts from)")
+    return table
+
+
+def model_options(table: dict, name: str) -> tuple:
+    """(ARCH, options) of configuration ``name`` as run_study.sh passes them to fairseq-train:
+    the common options, then its own."""
+    if name == COMMON or name not in table:
+        known = ", ".join(n for n in table if n != COMMON)
+        raise StudyError(f"unknown configuration '{name}'; known: {known}")
+    arch, own = table[name]
+    return arch, table[COMMON][1] + own
+
+
 # --------------------------------------------------------------------------- export
 
 
@@ -105,20 +156,58 @@ def export_run(run_dir: Path, out: Path, eval_name: str = "avg") -> Path:
 # --------------------------------------------------------------------------- cost
 
 
-def count_cost(checkpoint: Path, data: Path, subset: str = "test", beam: int = 4) -> dict:
-    """FLOPs per target token of a training step and of beam search, on the real model."""
+def model_from_command(command_file: Path, data_bin: Path):
+    """The untrained model and task of a run's fairseq-train line (the last line of its
+    command.txt), its data pointed at ``data_bin`` and its ``--user-dir`` at this checkout's
+    fairseq_plugins: for counting FLOPs, which depend on the architecture, not on the weights.
+    """
+    import shlex
+
+    import fairseq_plugins
+    from fairseq import options, tasks
+
+    lines = [line for line in read_lines(command_file) if line.strip()] if command_file.is_file() else []
+    if not lines:
+        raise StudyError(f"{command_file}: no fairseq-train command (export the run again)")
+    argv = shlex.split(lines[-1])
+    starts = [i for i, token in enumerate(argv) if Path(token).name == "fairseq-train"]
+    if not starts or starts[0] + 1 >= len(argv):
+        raise StudyError(f"{command_file}: its last line is not a fairseq-train command")
+    argv = argv[starts[0] + 1:]
+    argv[0] = str(data_bin)
+    user_dir = str(Path(fairseq_plugins.__file__).parent)
+    argv = [user_dir if i > 0 and argv[i - 1] == "--user-dir" else token for i, token in enumerate(argv)]
+    try:
+        args = options.parse_args_and_arch(options.get_training_parser(), input_args=argv)
+    except SystemExit as err:
+        raise StudyError(f"{command_file}: fairseq-train refuses its command line (above)") from err
+    task = tasks.setup_task(args)
+    return task.build_model(args), task
+
+
+def count_cost(model, task, subset: str = "test", beam: int = 4, decode_length: int | None = None) -> dict:
+    """FLOPs per target token of a training step and of beam search, on ``model``.
+
+    Training: one step (label-smoothed loss, forward + backward) on the first
+    ``COST_SENTENCES`` sentences of ``subset``, per target token. Decoding: beam search on
+    the same sources with every output forced to ``decode_length`` tokens plus EOS
+    (``min_len = max_len``, as benchmarks/benchmark.py decodes), per output token; by default
+    the length is the mean reference length of those sentences, so every model of one corpus
+    decodes the same number of steps and equal architectures count equal FLOPs (counting each
+    model's own hypotheses made the count depend on how long they were).
+    """
     import torch
     from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion
     from fairseq.sequence_generator import SequenceGenerator
     from torch.utils.flop_counter import FlopCounterMode
 
-    from contextpool_mt.pools import load
-
-    model, task, _ = load(checkpoint, data / "bin", "en", "de")
     task.load_dataset(subset)
     dataset = task.dataset(subset)
     n = min(COST_SENTENCES, len(dataset))
     sample = dataset.collater([dataset[i] for i in range(n)])
+    target_tokens = int(sample["ntokens"])  # EOS included
+    if decode_length is None:
+        decode_length = max(1, round(target_tokens / n) - 1)
     criterion = LabelSmoothedCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
     model.train()
     with FlopCounterMode(display=False) as counter:
@@ -127,23 +216,28 @@ def count_cost(checkpoint: Path, data: Path, subset: str = "test", beam: int = 4
     train_flops = counter.get_total_flops()
     model.eval()
     generator = SequenceGenerator([model], task.target_dictionary, beam_size=beam,
-                                  len_penalty=0.6, max_len_a=1.2, max_len_b=10)
+                                  max_len_a=0, max_len_b=decode_length, min_len=decode_length)
     net_input = {k: v for k, v in sample["net_input"].items() if k != "prev_output_tokens"}
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         hypos = generator.generate([model], {"net_input": net_input})
     decode_flops = counter.get_total_flops()
-    output_tokens = sum(len(h[0]["tokens"]) for h in hypos)
+    lengths = {len(h[0]["tokens"]) for h in hypos}
+    if lengths != {decode_length + 1}:
+        raise StudyError(f"beam search was to decode {decode_length} tokens + EOS, decoded {sorted(lengths)}")
+    output_tokens = n * (decode_length + 1)
     return {
-        "checkpoint": str(checkpoint),
         "params": sum(p.numel() for p in model.parameters()),
         "sentences": n,
-        "train_target_tokens": int(sample["ntokens"]),
-        "train_flops_per_target_token": train_flops / sample["ntokens"],
+        "train_target_tokens": target_tokens,
+        "train_flops_per_target_token": train_flops / target_tokens,
         "decode_output_tokens": output_tokens,
         "decode_beam": beam,
+        "decode_forced_length": decode_length,
         "decode_flops_per_output_token": decode_flops / output_tokens,
         "counted_with": "torch.utils.flop_counter.FlopCounterMode (matrix products and "
                         "attention kernels; elementwise operations are not counted)",
+        "decode_method": f"beam {beam}, every output forced to {decode_length} tokens + EOS "
+                         "(min_len = max_len)",
     }
 
 
@@ -412,11 +506,82 @@ def write_report(report: dict, out: Path):
         json.dump(public, handle, indent=1, default=str)
 
 
+# --------------------------------------------------------------------------- status
+
+
+EPOCH_CHECKPOINT = re.compile(r"^checkpoint(\d+)\.pt$")
+
+
+def is_locked(lock_file: Path) -> bool:
+    """Whether a process holds ``lock_file`` (flock(2), as run_study.sh's ``flock`` takes it)."""
+    import fcntl
+    import os
+
+    try:
+        fd = os.open(lock_file, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+    return False
+
+
+def run_state(runs: Path, artefacts: Path, name: str, budget: int | None = None,
+              eval_name: str = "avg") -> dict:
+    """Where one run of a study stands: ``done`` (exported; test BLEU), ``running`` (a
+    run_study.sh holds RUNS/NAME.lock), ``stopped`` (epoch checkpoints, nobody training) or
+    ``not started``; ``epoch`` is its last epoch checkpoint."""
+    scores_path = artefacts / name / "eval" / eval_name / "scores.json"
+    epochs = [int(m.group(1)) for p in (runs / name / "checkpoints").glob("checkpoint*.pt")
+              if (m := EPOCH_CHECKPOINT.match(p.name))]
+    state = {"name": name, "epoch": max(epochs) if epochs else None, "budget_epochs": budget}
+    if scores_path.is_file():
+        scores = json.loads(scores_path.read_text(encoding="utf-8"))
+        return dict(state, state="done", bleu=scores["bleu_detok"]["score"], artefacts=str(artefacts / name))
+    if is_locked(runs / f"{name}.lock"):
+        return dict(state, state="running")
+    return dict(state, state="stopped" if epochs else "not started")
+
+
+def study_status(runs: Path, artefacts: Path, configs, seeds, budget: int | None = None) -> list:
+    """``run_state`` of every configuration x seed, seed-major as run_study.sh starts them."""
+    return [run_state(runs, artefacts, f"{config}_s{seed}", budget) for seed in seeds for config in configs]
+
+
+def render_status(states: list) -> str:
+    def detail(state):
+        of = f" of {state['budget_epochs']}" if state["budget_epochs"] else ""
+        if state["state"] == "done":
+            return f"test BLEU {state['bleu']:.2f} ({state['artefacts']})"
+        if state["epoch"] is None:
+            return "no epoch finished yet" if state["state"] == "running" else ""
+        if (state["state"] == "stopped" and state["budget_epochs"]
+                and state["epoch"] >= state["budget_epochs"]):
+            return f"trained to epoch {state['epoch']}, not exported: run the study again to score it"
+        return f"epoch {state['epoch']}{of} saved" + (
+            "; run the study again to resume" if state["state"] == "stopped" else "")
+
+    width = max([len(s["name"]) for s in states] + [3])
+    lines = [f"{'run':<{width}}  {'state':<11}  detail"]
+    lines += [f"{s['name']:<{width}}  {s['state']:<11}  {detail(s)}".rstrip() for s in states]
+    counts = {}
+    for s in states:
+        counts[s["state"]] = counts.get(s["state"], 0) + 1
+    lines.append(", ".join(f"{counts[k]} {k}" for k in ("done", "running", "stopped", "not started")
+                           if k in counts) + f" ({len(states)} runs)")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- command line
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Multi-seed study: export, cost, report.")
+    parser = argparse.ArgumentParser(
+        description="Multi-seed study: learning curve, export, cost, status, report, frontier.")
     sub = parser.add_subparsers(dest="command", required=True)
     run_help = "a run folder of scripts/run_study.sh (checkpoints/, train.log, eval/)"
     eval_help = "which RUN/eval/NAME holds the scores (default: avg, the averaged checkpoint)"
@@ -427,11 +592,37 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", required=True, type=Path,
                      help="where the artefacts go: ARTEFACTS/NAME_sSEED")
     exp.add_argument("--eval", default="avg", help=eval_help)
-    cost = sub.add_parser("cost", help="FLOPs per token of training and decoding")
-    cost.add_argument("--checkpoint", required=True, type=Path, help="a fairseq checkpoint")
+    cost = sub.add_parser(
+        "cost", help="FLOPs per token of training and decoding",
+        description="FLOPs (torch.utils.flop_counter: matrix products and attention kernels) of "
+        f"one training step per target token and of beam search per output token, on the first "
+        f"{COST_SENTENCES} test sentences. Decoding is forced to one output length for every "
+        "model (--decode-length), so equal architectures count equal. FLOPs depend on the "
+        "architecture only, so --command counts a run from its command.txt without its "
+        "checkpoint. fairseq's LightConv/DynamicConv train (and encode) through a dense T x T "
+        "banded matrix product, which is counted in full (docs/design.md).")
+    model = cost.add_mutually_exclusive_group(required=True)
+    model.add_argument("--checkpoint", type=Path, help="a fairseq checkpoint")
+    model.add_argument("--command", type=Path, dest="command_file",
+                       help="a run's command.txt (study artefacts): its fairseq-train line's model, "
+                       "untrained, on --data")
     cost.add_argument("--data", required=True, type=Path,
                       help="prepared corpus (the folder with bin/): its first test sentences are counted")
+    cost.add_argument("--decode-length", type=int,
+                      help="output tokens (before EOS) every beam search is forced to "
+                      "(default: the counted sentences' mean reference length)")
     cost.add_argument("--out", required=True, type=Path, help="the JSON file to write")
+    cost.add_argument("--force", action="store_true", help="replace --out if it exists")
+    status = sub.add_parser(
+        "status", help="which runs of a study are done, running, stopped or not started",
+        description="Per configuration x seed: done (ARTEFACTS/NAME/eval/avg/scores.json; its test "
+        "BLEU), running (a run_study.sh holds RUNS/NAME.lock), stopped (its last epoch checkpoint "
+        "in RUNS/NAME/checkpoints) or not started. scripts/run_study.sh --status runs this.")
+    status.add_argument("--runs", required=True, type=Path, help="run_study.sh's --runs folder")
+    status.add_argument("--artefacts", required=True, type=Path, help="run_study.sh's --artefacts folder")
+    status.add_argument("--configs", required=True, help='configuration names, e.g. "baseline contextpool"')
+    status.add_argument("--seeds", default="1 2 3", help='seeds (default: "1 2 3")')
+    status.add_argument("--budget-epochs", type=int, help="the study's budget, to show epochs as E of B")
     rep = sub.add_parser("report", help="the study report from exported artefacts")
     rep.add_argument("--artefacts", required=True, type=Path,
                      help="folder of exported runs, one NAME_sSEED folder each")
@@ -443,6 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--budget-epochs", type=int,
                      help="read each run's curve up to this epoch (default: all epochs)")
     rep.add_argument("--eval", default="avg", help=eval_help)
+    from contextpool_mt import frontier
+
+    frontier.add_parser(sub)
     return parser
 
 
@@ -461,11 +655,38 @@ def main(argv=None) -> int:
         elif args.command == "export":
             print(f"study: exported {export_run(args.run_dir, args.out, args.eval)}")
         elif args.command == "cost":
-            result = count_cost(args.checkpoint, args.data)
+            if args.out.exists() and not args.force:
+                raise StudyError(f"{args.out}: exists (--force to replace it)")
+            if args.decode_length is not None and args.decode_length < 1:
+                raise StudyError(f"--decode-length {args.decode_length}: must be >= 1")
+            if args.checkpoint is not None:
+                from contextpool_mt.pools import PoolInspectionError, load
+
+                try:
+                    model, task, _ = load(args.checkpoint, args.data / "bin", "en", "de")
+                except PoolInspectionError as err:
+                    raise StudyError(str(err)) from err
+                source = {"checkpoint": str(args.checkpoint)}
+            else:
+                model, task = model_from_command(args.command_file, args.data / "bin")
+                source = {"command": str(args.command_file),
+                          "weights": "untrained (FLOPs do not depend on them)"}
+            result = dict(source, **count_cost(model, task, decode_length=args.decode_length))
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+            tmp = args.out.with_name(args.out.name + ".tmp")
+            tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+            tmp.replace(args.out)
             print(f"study: {args.out}: train {result['train_flops_per_target_token'] / 1e9:.4f} "
                   f"GFLOPs/token, decode {result['decode_flops_per_output_token'] / 1e9:.4f} GFLOPs/token")
+        elif args.command == "frontier":
+            from contextpool_mt import frontier
+
+            print(f"study: wrote {frontier.run(args)}")
+        elif args.command == "status":
+            if not all(s.isdigit() for s in args.seeds.split()):
+                raise StudyError(f"--seeds {args.seeds!r}: give whole numbers, e.g. \"1 2 3\"")
+            print(render_status(study_status(args.runs, args.artefacts, args.configs.split(),
+                                             [int(s) for s in args.seeds.split()], args.budget_epochs)))
         else:
             report = build_study_report(args.artefacts, args.data, args.baseline,
                                         args.budget_epochs, args.eval)

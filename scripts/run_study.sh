@@ -4,13 +4,41 @@
 # test set, its FLOPs counted, and its small artefacts exported for committing; then the report.
 # A run whose artefacts exist (ARTEFACTS/NAME/eval/avg/scores.json) is skipped, so the study
 # resumes on any machine from what is committed; an unfinished run resumes from its checkpoints.
+# The configurations are the lines of configs/study/configurations.txt.
 set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TABLE="$REPO/configs/study/configurations.txt"
+
+# The configuration table: NAME ARCH [options]; the line `common` holds the options every
+# configuration starts from (the study's size).
+declare -A ARCH_OF=() OPTIONS_OF=()
+NAMES=() COMMON=""
+[[ -f "$TABLE" ]] || { echo "run_study.sh: $TABLE: missing (the configuration table)" >&2; exit 2; }
+line_no=0
+while IFS= read -r line || [[ -n "$line" ]]; do
+  line_no=$((line_no + 1))
+  read -r name arch options <<< "$line" || true
+  [[ -z "${name:-}" || "$name" == \#* ]] && continue
+  if [[ -z "${arch:-}" || -n "${ARCH_OF[$name]+x}" ]]; then
+    echo "run_study.sh: $TABLE, line $line_no: '$name' needs an ARCH and must appear once" >&2
+    exit 2
+  fi
+  if [[ "$name" == common ]]; then
+    COMMON="$options"
+  else
+    NAMES+=("$name")
+  fi
+  ARCH_OF[$name]="$arch" OPTIONS_OF[$name]="$options"
+done < "$TABLE"
 
 usage() {
   cat <<'USAGE'
 Usage: scripts/run_study.sh --data DATA_DIR --runs DIR --artefacts DIR (--pilot | --budget-epochs E)
          [--seeds "1 2 3"] [--configs "baseline contextpool contextpool_enc2 baseline_enc2"]
-         [--avg N] [--jobs J] [--precision fp32|bf16]
+         [--avg N] [--jobs J] [--precision fp32|bf16] [--print-commands]
+       scripts/run_study.sh --status --runs DIR --artefacts DIR [--seeds ...] [--configs ...]
+         [--budget-epochs E]
 
   --data DIR           prepared corpus (cpmt-prepare-corpus output: raw/, spm/, bin/)
   --runs DIR           run folders with checkpoints (keep outside the repository)
@@ -24,20 +52,30 @@ Usage: scripts/run_study.sh --data DATA_DIR --runs DIR --artefacts DIR (--pilot 
   --jobs J             runs at once, each with cores / J threads            [2]
   --precision P        fp32 | bf16 (train.sh --precision), the same for every run of a
                        study: bf16 only where the CPU has native bf16 (docs/results.md)  [fp32]
+  --print-commands     print the train.sh command of every run (one line each) and stop;
+                       trains nothing and checks neither the corpus nor the CPU
+  --status             per configuration x seed: done (exported, test BLEU), running (another
+                       run_study.sh holds the run), stopped (last epoch checkpoint) or not
+                       started; reads RUNS and ARTEFACTS only (cpmt-study status)
 
-Configurations (all: 3+3 layers, 256 dims, FFN 1024, 4 heads, dropout 0.1, shared embeddings;
-lr 0.002, 300 warm-up updates, 4096 tokens per update, fairseq --eval-bleu every epoch):
-  baseline          transformer_tiny
-  contextpool       contextpool_transformer_tiny
-  contextpool_enc2  contextpool_transformer_tiny, 2 encoder layers
-  baseline_enc2     transformer_tiny, 2 encoder layers (the control)
-  cp_norm_sum cp_inputs_kv cp_max_size4 cp_max_size16   ablations of ContextPool's defaults
-  lightconv dynamicconv  fairseq's lightconv_iwslt_de_en (lightweight / dynamic convolutions), kernels 3,7,15
+Ctrl-C or SIGTERM stops every run this script started (train.sh, fairseq-train, scoring) and
+exits with 130 / 143; a stopped run resumes from its last epoch checkpoint when the same command
+is run again. A run is locked (RUNS/NAME.lock) while it trains, so two studies on one RUNS
+folder never train the same run at once.
+
+Recipe (every configuration): lr 0.002, 300 warm-up updates, 4096 tokens per update, shared
+embeddings, fairseq --eval-bleu every epoch (beam 4, lenpen 0.6). Configurations (NAME ARCH
+[options], from configs/study/configurations.txt; `common` is every configuration's start):
 USAGE
+  printf '  %-17s %s\n' common "${COMMON}"
+  local name
+  for name in "${NAMES[@]}"; do
+    printf '  %-17s %s\n' "$name" "${ARCH_OF[$name]}${OPTIONS_OF[$name]:+ ${OPTIONS_OF[$name]}}"
+  done
 }
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="" RUNS="" ARTEFACTS="" PILOT=0 BUDGET="" SEEDS="1 2 3" AVG=5 JOBS=2 PRECISION=fp32
+PRINT=0 STATUS=0
 CONFIGS="baseline contextpool contextpool_enc2 baseline_enc2"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -51,80 +89,90 @@ while [[ $# -gt 0 ]]; do
     --avg) AVG="$2"; shift 2 ;;
     --jobs) JOBS="$2"; shift 2 ;;
     --precision) PRECISION="$2"; shift 2 ;;
+    --print-commands) PRINT=1; shift ;;
+    --status) STATUS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_study.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-[[ -n "$DATA" && -n "$RUNS" && -n "$ARTEFACTS" ]] || { usage >&2; exit 2; }
-[[ "$PILOT" == 1 || -n "$BUDGET" ]] || { echo "run_study.sh: give --pilot or --budget-epochs E" >&2; exit 2; }
-[[ -d "$DATA/bin" ]] || { echo "run_study.sh: $DATA/bin not found: prepare the corpus first (cpmt-prepare-corpus)" >&2; exit 2; }
-if [[ "$PRECISION" == bf16 ]] && ! grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then
-  # every run trains on CPU; without native bf16 a run takes ~20x longer (docs/results.md)
-  echo "run_study.sh: --precision bf16 on a CPU without avx512_bf16/amx_bf16: continue this study on a" \
-    "native-bf16 machine, or run an fp32 study (never mix precisions in one study)" >&2
-  exit 2
-fi
+for config in $CONFIGS; do
+  if [[ "$config" == common || -z "${ARCH_OF[$config]+x}" ]]; then
+    echo "run_study.sh: unknown configuration '$config'; known: ${NAMES[*]} (configs/study/configurations.txt)" >&2
+    exit 2
+  fi
+done
 
 source "$REPO/scripts/lib/python.sh"
+if [[ "$STATUS" == 1 ]]; then
+  [[ -n "$RUNS" && -n "$ARTEFACTS" ]] || { echo "run_study.sh: --status needs --runs and --artefacts" >&2; exit 2; }
+  exec cpmt-study status --runs "$RUNS" --artefacts "$ARTEFACTS" --configs "$CONFIGS" --seeds "$SEEDS" \
+    ${BUDGET:+--budget-epochs "$BUDGET"}
+fi
+[[ -n "$DATA" && -n "$RUNS" && -n "$ARTEFACTS" ]] || { usage >&2; exit 2; }
+[[ "$PILOT" == 1 || -n "$BUDGET" ]] || { echo "run_study.sh: give --pilot or --budget-epochs E" >&2; exit 2; }
+if [[ "$PRINT" == 0 ]]; then
+  [[ -d "$DATA/bin" ]] || { echo "run_study.sh: $DATA/bin not found: prepare the corpus first (cpmt-prepare-corpus)" >&2; exit 2; }
+  if [[ "$PRECISION" == bf16 ]] && ! grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then
+    # every run trains on CPU; without native bf16 a run takes ~20x longer (docs/results.md)
+    echo "run_study.sh: --precision bf16 on a CPU without avx512_bf16/amx_bf16: continue this study on a" \
+      "native-bf16 machine, or run an fp32 study (never mix precisions in one study)" >&2
+    exit 2
+  fi
+fi
+
 CORES="$(nproc 2>/dev/null || echo 2)"
 THREADS=$(( CORES / JOBS > 0 ? CORES / JOBS : 1 ))
 
 RECIPE=(--cpu --max-tokens 4096 --lr 0.002 --warmup 300 --precision "$PRECISION")
-SIZE=(--encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 --decoder-embed-dim 256
-      --encoder-ffn-embed-dim 1024 --decoder-ffn-embed-dim 1024
-      --encoder-attention-heads 4 --decoder-attention-heads 4 --dropout 0.1)
+read -r -a SIZE <<< "$COMMON"
 EVAL=(--eval-bleu --eval-bleu-args '{"beam": 4, "lenpen": 0.6}' --eval-bleu-remove-bpe sentencepiece
       --best-checkpoint-metric bleu --maximize-best-checkpoint-metric
       --num-workers 0)  # no loader processes: fairseq keeps one per epoch alive (2-4 GB each here)
 
-# fairseq's LightConv/DynamicConv (Wu et al. 2019) at the study's size: 3+3 layers (SIZE), one
-# kernel per layer, growing as in the paper's IWSLT set-up (3, 7, 15); the rest as
-# lightconv_iwslt_de_en sets it (softmax-normalised kernels, weight dropout 0.1, no GLU).
-# 6.80 M (lightweight) and 6.85 M (dynamic) parameters against the Transformer's 7.59 M.
-CONV_SIZE="--encoder-kernel-size-list [3,7,15] --decoder-kernel-size-list [3,7,15]"
-
-# config_args NAME: "ARCH [fairseq args]" of a configuration
-config_args() {
-  case "$1" in
-    baseline) echo "transformer_tiny" ;;
-    contextpool) echo "contextpool_transformer_tiny" ;;
-    contextpool_enc2) echo "contextpool_transformer_tiny --encoder-layers 2" ;;
-    baseline_enc2) echo "transformer_tiny --encoder-layers 2" ;;
-    cp_norm_sum) echo "contextpool_transformer_tiny --contextpool-normalize sum" ;;
-    cp_inputs_kv) echo "contextpool_transformer_tiny --contextpool-inputs kv" ;;
-    cp_max_size4) echo "contextpool_transformer_tiny --contextpool-max-size 4" ;;
-    cp_max_size16) echo "contextpool_transformer_tiny --contextpool-max-size 16" ;;
-    lightconv) echo "lightconv_iwslt_de_en $CONV_SIZE --encoder-conv-type lightweight --decoder-conv-type lightweight" ;;
-    dynamicconv) echo "lightconv_iwslt_de_en $CONV_SIZE --encoder-conv-type dynamic --decoder-conv-type dynamic" ;;
-    *) return 1 ;;
-  esac
+# train_command NAME SEED MAX_EPOCH [extra fairseq args]: sets CMD to the train.sh command of a run
+train_command() {
+  local name="$1" seed="$2" epochs="$3" config="${1%_s*}"
+  shift 3
+  local -a own=()
+  read -r -a own <<< "${OPTIONS_OF[$config]}"
+  CMD=(bash "$REPO/scripts/train.sh" --data "$DATA/bin" --arch "${ARCH_OF[$config]}" --run-dir "$RUNS/$name"
+       "${RECIPE[@]}" --max-epoch "$epochs" --seed "$seed" -- "${SIZE[@]}" "${EVAL[@]}" "${own[@]}" "$@")
 }
-for config in $CONFIGS; do
-  config_args "$config" > /dev/null || { echo "run_study.sh: unknown configuration '$config' (see --help)" >&2; exit 2; }
-done
 
 # train NAME SEED MAX_EPOCH [extra fairseq args]: train.sh, resuming where the run stopped
 train() {
-  local name="$1" seed="$2" epochs="$3" arch
-  shift 3
-  local -a own=()
-  read -r arch <<< "$(config_args "${name%_s*}" | cut -d' ' -f1)"
-  read -r -a own <<< "$(config_args "${name%_s*}" | cut -s -d' ' -f2-)"
-  OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" \
-    bash "$REPO/scripts/train.sh" --data "$DATA/bin" --arch "$arch" --run-dir "$RUNS/$name" \
-      "${RECIPE[@]}" --max-epoch "$epochs" --seed "$seed" -- "${SIZE[@]}" "${EVAL[@]}" \
-      "${own[@]}" "$@" > "$RUNS/$name.out" 2>&1 || {
+  local name="$1"
+  train_command "$@"
+  OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" "${CMD[@]}" > "$RUNS/$name.out" 2>&1 || {
     tail -n 15 "$RUNS/$name.out" >&2
     echo "run_study.sh: training $name failed (full output: $RUNS/$name.out)" >&2
     return 1; }
 }
 
+# lock NAME: hold RUNS/NAME.lock for the rest of this (sub)shell and the processes it starts
+lock() {
+  local fd
+  exec {fd}> "$RUNS/$1.lock"
+  flock -n "$fd" || {
+    echo "run_study.sh: $1 is being trained by another process (it holds $RUNS/$1.lock)" >&2; return 1; }
+}
+
+# on_stop: in a run's subshell, exit on SIGINT / SIGTERM only once the command it waits for
+# (train.sh, scoring) has ended: bash runs a trap after its foreground command, so run_study.sh's
+# `wait` for the subshell covers the whole run, and its lock is free when the script exits
+on_stop() {
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
 # one NAME SEED: train to the budget, average, score, count, export
 one() {
   local name="$1" seed="$2" run="$RUNS/$1"
+  on_stop
   if [[ -f "$ARTEFACTS/$name/eval/avg/scores.json" ]]; then
     echo "$name: done (artefacts in $ARTEFACTS/$name)"; return 0
   fi
+  lock "$name" || return 1
   echo "[$(date +%H:%M:%S)] $name: training to epoch $BUDGET (log: $run/train.log)"
   train "$name" "$seed" "$BUDGET" || return 1
   [[ -f "$run/checkpoints/checkpoint$BUDGET.pt" ]] || {
@@ -137,22 +185,55 @@ one() {
     --checkpoint "$run/checkpoints/average.pt" --out "$run/eval/avg" > "$run/evaluate.out" 2>&1 || {
     tail -n 15 "$run/evaluate.out" >&2; echo "run_study.sh: scoring $name failed" >&2; return 1; }
   OMP_NUM_THREADS="$THREADS" cpmt-study cost \
-    --checkpoint "$run/checkpoints/average.pt" --data "$DATA" --out "$run/cost.json" > "$run/cost.out" 2>&1 || {
+    --checkpoint "$run/checkpoints/average.pt" --data "$DATA" --out "$run/cost.json" --force > "$run/cost.out" 2>&1 || {
     tail -n 15 "$run/cost.out" >&2; return 1; }
   cpmt-study export --run-dir "$run" --out "$ARTEFACTS/$name"
   grep -h "^BLEU" "$run/evaluate.out" | sed "s/^/$name: /"
 }
 
+if [[ "$PRINT" == 1 ]]; then
+  if [[ "$PILOT" == 1 ]]; then
+    train_command baseline_s1 1 40 --patience 6
+    printf '%q' "${CMD[0]}"; printf ' %q' "${CMD[@]:1}"; echo
+    exit 0
+  fi
+  for seed in $SEEDS; do
+    for config in $CONFIGS; do
+      train_command "${config}_s$seed" "$seed" "$BUDGET"
+      printf '%q' "${CMD[0]}"; printf ' %q' "${CMD[@]:1}"; echo
+    done
+  done
+  exit 0
+fi
+
+# Every run is a background job in a process group of its own (job control), so that a stop
+# reaches all of it: train.sh, fairseq-train and its tee, the scoring commands.
+set -m
+pids=()
+stop() {
+  local signal="$1" code="$2" pid
+  trap '' INT TERM
+  echo "run_study.sh: SIG$signal: stopping ${#pids[@]} run(s); run the same command again to resume" >&2
+  for pid in "${pids[@]}"; do kill "-$signal" -- "-$pid" 2> /dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2> /dev/null || true; done
+  exit "$code"
+}
+trap 'stop INT 130' INT
+trap 'stop TERM 143' TERM
+
 mkdir -p "$RUNS" "$ARTEFACTS"
 if [[ "$PILOT" == 1 ]]; then
   echo "[$(date +%H:%M:%S)] pilot: baseline_s1 until valid BLEU stops improving (log: $RUNS/baseline_s1/train.log)"
-  train baseline_s1 1 40 --patience 6
+  ( on_stop; lock baseline_s1 && train baseline_s1 1 40 --patience 6 ) &
+  pids=($!)
+  wait "${pids[0]}"
+  pids=()
   cpmt-study curve --run-dir "$RUNS/baseline_s1"
   exit 0
 fi
 
 echo "== [$(date +%H:%M:%S)] $(wc -w <<< "$CONFIGS") configurations x seeds ($SEEDS), budget $BUDGET epochs, $JOBS at a time"
-pids=() failed=0
+failed=0
 for seed in $SEEDS; do
   for config in $CONFIGS; do
     one "${config}_s$seed" "$seed" &
@@ -163,7 +244,10 @@ for seed in $SEEDS; do
     fi
   done
 done
-for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+while (( ${#pids[@]} > 0 )); do
+  wait "${pids[0]}" || failed=1
+  pids=("${pids[@]:1}")
+done
 (( failed == 0 )) || { echo "run_study.sh: a run failed (see above)" >&2; exit 1; }
 cpmt-study report --artefacts "$ARTEFACTS" --data "$DATA" \
   --out "$ARTEFACTS/report" --budget-epochs "$BUDGET"

@@ -1,8 +1,10 @@
 """What ContextPool costs: a plain Transformer against its ContextPool twin, in one process.
 
     python benchmarks/benchmark.py [--quick] [--device cpu|cuda] [--out docs/benchmarks/NAME.json]
+    python benchmarks/benchmark.py --frontier [--precision fp32,bf16] [--out ...]
 
-Three measurements, each running the baseline and ContextPool alternately (A, B, B, A, ...)
+Three measurements (and a fourth, ``models``, for any architecture), each running the baseline
+and ContextPool alternately (A, B, B, A, ...)
 so that both see the same machine load, and each reported as a ContextPool / baseline ratio
 (the median of the per-repeat ratios). Times are wall time on CUDA and the process's CPU
 time on a CPU, which other processes on a shared machine do not inflate (see ``clock``):
@@ -17,8 +19,14 @@ time on a CPU, which other processes on a shared machine do not inflate (see ``c
 * ``generate``: beam search (fairseq's SequenceGenerator, beam 4, incremental decoding) with
   the same randomly initialised models; ``min_len = max_len`` so both run the same number of
   steps: sentences per second.
+* ``models`` (``--models NAME,...``, ``--model NAME=ARCH OPTIONS``, ``--frontier``): any
+  registered architecture, e.g. the study's configurations (configs/study/configurations.txt:
+  LightConv, DynamicConv, the 1+1 / 2+2 depths), each built through fairseq-train's argument
+  parser with the options scripts/run_study.sh trains it with; training words/s, peak memory
+  and generation sentences/s of all of them in one interleaved loop per part, each also as a
+  ratio to ``--reference`` (default ``baseline``, the Transformer 3+3) in the same precision.
 
-``--precision fp32,bf16`` runs ``train`` and ``generate`` in each precision, all of them
+``--precision fp32,bf16`` runs ``train``, ``generate`` and ``models`` in each precision, all of them
 interleaved in one loop, and adds each model's speed in that precision / its fp32 speed. bf16
 is mixed precision as ``--task translation_bf16`` trains: forward and loss under
 ``torch.autocast(dtype=torch.bfloat16)``, fp32 weights and optimizer state (fp16 the same
@@ -58,6 +66,7 @@ from fairseq.sequence_generator import SequenceGenerator  # noqa: E402
 
 import fairseq_plugins  # noqa: E402,F401  (registers the contextpool_transformer model)
 from fairseq_plugins.modules import ContextPool  # noqa: E402
+from contextpool_mt.study import StudyError, model_options, read_configurations  # noqa: E402
 
 TARGETS = {
     # ContextPool / baseline, at every size in "target_sizes" and in every precision
@@ -85,6 +94,13 @@ SIZES = {
     "tiny": ("transformer_tiny", "contextpool_transformer_tiny", 1000, {}),
 }
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# --frontier: the study's configurations of issue 23's quality-cost frontier (3+3, 2+3 and the
+# 1+1 / 2+2 sweep of the Transformer, ContextPool and both convolution peers)
+FRONTIER = [
+    "baseline", "contextpool", "lightconv", "dynamicconv", "baseline_enc2", "contextpool_enc2",
+    "baseline_1x1", "contextpool_1x1", "lightconv_1x1", "dynamicconv_1x1",
+    "baseline_2x2", "contextpool_2x2", "lightconv_2x2", "dynamicconv_2x2",
+]
 
 FULL = dict(
     op_lengths=[32, 64, 128, 256, 512, 1024, 2048],
@@ -99,6 +115,7 @@ FULL = dict(
     gen_length=32,
     gen_repeats=3,
     beam=4,
+    models_vocab=8000,  # --models: Multi30k's joined dictionary (8,028 entries), as 3+3x256
 )
 QUICK = dict(
     FULL,
@@ -165,14 +182,15 @@ def autocast(precision: str, device: str):
     return torch.autocast(device_type=device, dtype=dtype)
 
 
-def precision_speedups(times: dict, precisions, part: str, size: str) -> list:
+def precision_speedups(times: dict, precisions, part: str, size: str,
+                       models=("baseline", "contextpool")) -> list:
     """Each model's speed in each precision / its fp32 speed, from one interleaved loop."""
     if "fp32" not in precisions:
         return []
     return [
         dict(part=part, size=size, model=model, precision=precision,
              speedup=median_ratio(times[f"{model}/fp32"], times[f"{model}/{precision}"]))
-        for model in ("baseline", "contextpool")
+        for model in models
         for precision in precisions
         if precision != "fp32"
     ]
@@ -353,6 +371,50 @@ def make_sample(dictionary, batch, src_length, tgt_length, device, seed=0):
 # --------------------------------------------------------------------------- training
 
 
+def training_step(model, criterion, sample, precision, device):
+    """A closure running one training step of ``model`` on ``sample`` (forward and loss under
+    the precision's autocast, as translation_bf16 trains; backward; Adam), run once so that
+    Adam's state exists; with the optimizer and the bytes of parameters + Adam state."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-8)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(precision, device):  # forward and loss, as translation_bf16
+            loss, _, _ = criterion(model, sample)
+        loss.backward()
+        optimizer.step()
+
+    step()  # creates Adam's state, so memory is measured at a steady state
+    persistent = tensor_bytes(model.parameters()) + tensor_bytes(
+        v for state in optimizer.state.values() for v in state.values()
+    )
+    return step, optimizer, persistent
+
+
+def step_peaks(steps, optimizers, persistent, device) -> dict:
+    """Each step's peak on top of parameters and Adam state (gradients are freed each step)."""
+    peak = {}
+    for key, step in steps.items():
+        optimizers[key].zero_grad(set_to_none=True)
+        peak[key] = persistent[key] + peak_memory_bytes(step, device)
+    return peak
+
+
+def generation_run(model, dictionary, sample, beam, length, precision, device, lengths, key):
+    """A closure running beam search with every output forced to ``length`` tokens + EOS
+    (``min_len = max_len``), recording the output lengths in ``lengths[key]``."""
+    generator = SequenceGenerator(
+        [model], dictionary, beam_size=beam, max_len_a=0, max_len_b=length, min_len=length
+    )
+
+    def run():
+        with torch.no_grad(), autocast(precision, device):
+            hypos = generator.generate(generator.model.models, sample)
+        lengths[key] = sorted({len(h[0]["tokens"]) for h in hypos})
+
+    return run
+
+
 def train_benchmark(sizes, tokens, length, repeats, device, precisions=("fp32",), seed=0):
     """Training steps of the baseline and ContextPool of each size, in each precision, on one
     batch: words/s, peak memory, and each model's speed-up over fp32."""
@@ -369,27 +431,11 @@ def train_benchmark(sizes, tokens, length, repeats, device, precisions=("fp32",)
             for name, arch in (("baseline", base_arch), ("contextpool", pool_arch)):
                 key = f"{name}/{precision}"
                 model = build_model(arch, dictionary, seed, **overrides).to(device).train()
-                optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-8)
-
-                def step(model=model, optimizer=optimizer, precision=precision):
-                    optimizer.zero_grad(set_to_none=True)
-                    with autocast(precision, device):  # forward and loss, as translation_bf16
-                        loss, _, _ = criterion(model, sample)
-                    loss.backward()
-                    optimizer.step()
-
-                step()  # creates Adam's state, so memory is measured at a steady state
-                steps[key], optimizers[key] = step, optimizer
+                steps[key], optimizers[key], persistent[key] = training_step(
+                    model, criterion, sample, precision, device)
                 params[name] = sum(p.numel() for p in model.parameters())
-                persistent[key] = tensor_bytes(model.parameters()) + tensor_bytes(
-                    v for state in optimizer.state.values() for v in state.values()
-                )
         times = interleaved_times(steps, repeats, device, warmup=0)
-        # the step's peak on top of parameters and Adam state (gradients are freed each step)
-        peak = {}
-        for key, step in steps.items():
-            optimizers[key].zero_grad(set_to_none=True)
-            peak[key] = persistent[key] + peak_memory_bytes(step, device)
+        peak = step_peaks(steps, optimizers, persistent, device)
         ntokens = sample["ntokens"]
         for precision in precisions:
             base, pool = f"baseline/{precision}", f"contextpool/{precision}"
@@ -442,18 +488,10 @@ def generate_benchmark(sizes, sentences, src_length, length, beam, repeats, devi
         runs, lengths = {}, {}
         for name, arch in (("baseline", base_arch), ("contextpool", pool_arch)):
             model = build_model(arch, dictionary, seed, **overrides).to(device).eval()
-            generator = SequenceGenerator(
-                [model], dictionary, beam_size=beam, max_len_a=0, max_len_b=length, min_len=length
-            )
             for precision in precisions:
                 key = f"{name}/{precision}"
-
-                def run(generator=generator, key=key, precision=precision):
-                    with torch.no_grad(), autocast(precision, device):
-                        hypos = generator.generate(generator.model.models, sample)
-                    lengths[key] = sorted({len(h[0]["tokens"]) for h in hypos})
-
-                runs[key] = run
+                runs[key] = generation_run(model, dictionary, sample, beam, length, precision,
+                                           device, lengths, key)
         times = interleaved_times(runs, repeats, device)
         assert all(v == [length + 1] for v in lengths.values()), lengths
         for precision in precisions:
@@ -482,6 +520,107 @@ def generate_benchmark(sizes, sentences, src_length, length, beam, repeats, devi
             )
         speedups += precision_speedups(times, precisions, "generate", size)
     return results, speedups
+
+
+# --------------------------------------------------------------------------- any architecture
+
+
+class ModelSpec(types.SimpleNamespace):
+    """A model to measure: ``name``, fairseq ``arch`` and fairseq-train ``options`` (a list)."""
+
+
+def study_specs(names, table=None) -> List[ModelSpec]:
+    """The study's configurations (configs/study/configurations.txt) by name, with the options
+    scripts/run_study.sh trains them with: the table's common options, then their own."""
+    table = table or read_configurations()
+    specs = []
+    for name in names:
+        arch, options = model_options(table, name)
+        specs.append(ModelSpec(name=name, arch=arch, options=options))
+    return specs
+
+
+def build_from_options(spec: ModelSpec, dictionary: Dictionary, seed: int):
+    """``spec``'s model built through fairseq-train's own argument parser (architecture
+    defaults, then the options, the last occurrence winning) and the model's registry."""
+    from fairseq import options
+
+    argv = ["unused-data", "--arch", spec.arch, "--share-all-embeddings", *spec.options]
+    args = options.parse_args_and_arch(options.get_training_parser(), input_args=argv)
+    task = types.SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    torch.manual_seed(seed)
+    return ARCH_MODEL_REGISTRY[args.arch].build_model(args, task)
+
+
+def models_benchmark(specs, reference, vocab, tokens, length, train_repeats, sentences, src_length,
+                     gen_length, beam, gen_repeats, device, precisions=("fp32",), seed=0) -> dict:
+    """Every model of ``specs`` in every precision, all in one interleaved loop per part:
+    training words/s and peak memory, generation sentences/s (outputs forced to
+    ``gen_length``), each also as a ratio to the ``reference`` model in the same precision."""
+    names = [spec.name for spec in specs]
+    if reference not in names:
+        raise ValueError(f"the reference model '{reference}' is not among {names}")
+    dictionary = make_dictionary(vocab)
+    task = types.SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    criterion = LabelSmoothedCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
+    batch = max(1, tokens // length)
+    train_sample = make_sample(dictionary, batch, length, length, device, seed)
+    gen_sample = make_sample(dictionary, sentences, src_length, 2, device, seed)
+    gen_sample["net_input"].pop("prev_output_tokens")
+    steps, optimizers, persistent, runs, lengths, params = {}, {}, {}, {}, {}, {}
+    for spec in specs:
+        for precision in precisions:
+            key = f"{spec.name}/{precision}"
+            model = build_from_options(spec, dictionary, seed).to(device).train()
+            params[spec.name] = sum(p.numel() for p in model.parameters())
+            steps[key], optimizers[key], persistent[key] = training_step(
+                model, criterion, train_sample, precision, device)
+        model = build_from_options(spec, dictionary, seed).to(device).eval()
+        for precision in precisions:
+            key = f"{spec.name}/{precision}"
+            runs[key] = generation_run(model, dictionary, gen_sample, beam, gen_length, precision,
+                                       device, lengths, key)
+    print(f"  models: {len(specs)} x {len(precisions)} precision(s), training steps interleaved", flush=True)
+    train_times = interleaved_times(steps, train_repeats, device, warmup=0)
+    peak = step_peaks(steps, optimizers, persistent, device)
+    del steps, optimizers
+    print("  models: generation interleaved", flush=True)
+    gen_times = interleaved_times(runs, gen_repeats, device)
+    assert all(v == [gen_length + 1] for v in lengths.values()), lengths
+    ntokens = train_sample["ntokens"]
+    train_rows, gen_rows = [], []
+    for precision in precisions:
+        ref = f"{reference}/{precision}"
+        for spec in specs:
+            key = f"{spec.name}/{precision}"
+            train_rows.append(dict(
+                model=spec.name, precision=precision, params=params[spec.name],
+                wps=ntokens / statistics.median(train_times[key]),
+                wps_ratio=median_ratio(train_times[ref], train_times[key]),
+                peak_bytes=peak[key], memory_ratio=peak[key] / peak[ref],
+                seconds=train_times[key],
+            ))
+            gen_rows.append(dict(
+                model=spec.name, precision=precision,
+                sentences_per_s=sentences / statistics.median(gen_times[key]),
+                speed_ratio=median_ratio(gen_times[ref], gen_times[key]),
+                seconds=gen_times[key],
+            ))
+            print(f"  {spec.name} {precision}: train {train_rows[-1]['wps']:.0f} words/s "
+                  f"(x{train_rows[-1]['wps_ratio']:.3f}), peak memory x{train_rows[-1]['memory_ratio']:.3f}; "
+                  f"generate {gen_rows[-1]['sentences_per_s']:.2f} sentences/s "
+                  f"(x{gen_rows[-1]['speed_ratio']:.3f})", flush=True)
+    return dict(
+        reference=reference,
+        specs={spec.name: dict(arch=spec.arch, options=list(spec.options)) for spec in specs},
+        vocab=vocab,
+        train_batch=batch, train_length=length, train_target_tokens=ntokens,
+        gen_sentences=sentences, gen_src_length=src_length, gen_output_tokens=gen_length, beam=beam,
+        train=train_rows,
+        generate=gen_rows,
+        precision_speedup=precision_speedups(train_times, precisions, "train", "models", names)
+        + precision_speedups(gen_times, precisions, "generate", "models", names),
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -638,11 +777,39 @@ def markdown_section(result: dict) -> str:
                 f"| {r['part']} | {r['size']} | {r['model']} | {r['precision']} | {r['speedup']:.3f} |"
             )
         lines.append("")
+    if result.get("models"):
+        lines += models_markdown(result["models"])
     if result.get("targets"):
         lines.append("Targets: " + "; ".join(
             f"{name}: {'met' if ok else 'NOT met'}" for name, ok in result["targets"].items()
         ) + ".")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def models_markdown(models: dict) -> list:
+    """The part ``models``: one row per model and precision, ratios to the reference model."""
+    gen = {(r["model"], r["precision"]): r for r in models["generate"]}
+    lines = [
+        f"Models of the study's configurations (configs/study/configurations.txt, built with "
+        f"their fairseq-train options; vocabulary {models['vocab']}), all interleaved; training "
+        f"step on {models['train_batch']} x {models['train_length']} tokens, generation of "
+        f"{models['gen_sentences']} sentences forced to {models['gen_output_tokens']} tokens, "
+        f"beam {models['beam']}; ratios are model / `{models['reference']}` in the same precision "
+        "(speed: > 1 is faster):",
+        "",
+        "| model | precision | params | train words/s | words/s ratio | peak MiB | memory ratio "
+        "| sent/s | generation ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in models["train"]:
+        g = gen[(r["model"], r["precision"])]
+        lines.append(
+            f"| {r['model']} | {r['precision']} | {r['params']:,} | {r['wps']:.0f} | {r['wps_ratio']:.3f} "
+            f"| {mib(r['peak_bytes'])} | {r['memory_ratio']:.3f} | {g['sentences_per_s']:.2f} "
+            f"| {g['speed_ratio']:.3f} |"
+        )
+    lines.append("")
+    return lines
 
 
 RESULTS_HEADER = """# Results
@@ -668,8 +835,10 @@ def update_results_markdown(path: str, name: str, section: str):
         f.write(text)
 
 
-def run(config: dict, device: str, parts=("op", "train", "generate"), precisions=("fp32",)) -> dict:
-    """Runs the selected parts with ``config`` (FULL, QUICK or a smaller dict of the same keys)."""
+def run(config: dict, device: str, parts=("op", "train", "generate"), precisions=("fp32",),
+        models=None, reference="baseline") -> dict:
+    """Runs the selected parts with ``config`` (FULL, QUICK or a smaller dict of the same keys);
+    the part ``models`` measures ``models`` (a list of ModelSpec) against ``reference``."""
     result = {}
     if "op" in parts:
         print("op: ContextPool alone vs. self-attention", flush=True)
@@ -690,8 +859,43 @@ def run(config: dict, device: str, parts=("op", "train", "generate"), precisions
             config["gen_length"], config["beam"], config["gen_repeats"], device, precisions,
         )
         result["precision_speedup"] = result.get("precision_speedup", []) + speedups
+    if "models" in parts:
+        print(f"models: {', '.join(m.name for m in models)} against {reference}", flush=True)
+        result["models"] = models_benchmark(
+            models, reference, config["models_vocab"], config["train_tokens"],
+            config["train_length"], config["train_repeats"], config["gen_sentences"],
+            config["gen_src_length"], config["gen_length"], config["beam"], config["gen_repeats"],
+            device, precisions,
+        )
     result["targets"] = check_targets(result)
     return result
+
+
+def model_specs(args) -> List[ModelSpec]:
+    """The models of --frontier, --models and --model, the reference first, each once."""
+    table = read_configurations()
+    names = FRONTIER if args.frontier else []
+    names = names + [n.strip() for n in (args.models or "").split(",") if n.strip()]
+    custom = []
+    for text in args.model:
+        name, sep, spec = text.partition("=")
+        fields = spec.split()
+        if not sep or not name.strip() or not fields:
+            raise StudyError(f"--model {text!r}: give NAME=ARCH [OPTIONS]")
+        custom.append(ModelSpec(name=name.strip(), arch=fields[0],
+                                options=table["common"][1] + fields[1:]))
+    if not names and not custom:
+        return []
+    if args.reference not in names + [m.name for m in custom]:
+        names = [args.reference] + names
+    specs, seen = [], set()
+    for spec in study_specs(dict.fromkeys(names), table) + custom:
+        if spec.name in seen:
+            raise StudyError(f"model '{spec.name}' given twice")
+        seen.add(spec.name)
+        specs.append(spec)
+    reference = [s for s in specs if s.name == args.reference]
+    return reference + [s for s in specs if s.name != args.reference]
 
 
 def main(argv=None):
@@ -703,7 +907,20 @@ def main(argv=None):
     parser.add_argument("--note", default="", help="one line on what this run measures/changed")
     parser.add_argument("--results", default=os.path.join(REPO_ROOT, "docs", "results.md"),
                         help="Markdown file to update ('' to skip)")
-    parser.add_argument("--parts", default="op,train,generate", help="comma list of op,train,generate")
+    parser.add_argument("--parts", help="comma list of op,train,generate,models (default: "
+                        "op,train,generate; with --models / --model / --frontier: models)")
+    parser.add_argument("--models", help="comma list of the study's configurations "
+                        "(configs/study/configurations.txt) to measure against --reference, each "
+                        "built with the options scripts/run_study.sh trains it with")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=ARCH [OPTIONS]",
+                        help="one more model: an architecture and fairseq-train options on top of "
+                        "the study's common options, e.g. \"cp_k4=contextpool_transformer_tiny "
+                        "--contextpool-max-size 4\" (repeatable)")
+    parser.add_argument("--frontier", action="store_true",
+                        help=f"--models {','.join(FRONTIER)}")
+    parser.add_argument("--reference", default="baseline",
+                        help="the model the part 'models' divides by (default: baseline, the "
+                        "Transformer 3+3; added to the models if missing)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--precision", default="fp32",
                         help="comma list of fp32,bf16,fp16 (fp16: CUDA only); with fp32 and "
@@ -722,6 +939,16 @@ def main(argv=None):
                      "a training precision); on CPU use bf16")
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        models = model_specs(args)
+    except StudyError as err:
+        parser.error(str(err))
+    parts = tuple(p.strip() for p in (args.parts or ("models" if models else "op,train,generate")).split(","))
+    unknown = [p for p in parts if p not in ("op", "train", "generate", "models")]
+    if unknown:
+        parser.error(f"--parts {','.join(unknown)}: choose from op, train, generate, models")
+    if "models" in parts and not models:
+        parser.error("--parts models needs --models, --model or --frontier")
     name = args.name or (
         os.path.splitext(os.path.basename(args.out))[0] if args.out
         else f"{args.device}-{'quick' if args.quick else 'full'}"
@@ -745,7 +972,7 @@ def main(argv=None):
     )
     start = time.time()
     result["precisions"] = list(precisions)
-    result.update(run(config, args.device, tuple(args.parts.split(",")), precisions))
+    result.update(run(config, args.device, parts, precisions, models, args.reference))
     result["seconds"] = round(time.time() - start, 1)
     for check, ok in result["targets"].items():
         print(f"target {check}: {'met' if ok else 'NOT met'}")

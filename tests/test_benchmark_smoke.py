@@ -4,6 +4,7 @@ No timing is asserted (the machine is shared); only that every ratio is computed
 and deterministic memory measures.
 """
 
+import argparse
 import json
 import math
 
@@ -129,3 +130,77 @@ def test_contextpool_keeps_only_its_input_for_backward():
     x_bytes = x.numel() * x.element_size()
     params = sum(p.numel() * p.element_size() for p in pool.parameters())
     assert saved <= x_bytes + 8 * 128 * 4 * 4 + 2 * params
+
+
+# --------------------------------------------------------------------------- any architecture
+
+# the study's configurations, shrunk: the same architectures and depths at 16 dims
+SHRINK = ["--encoder-embed-dim", "16", "--decoder-embed-dim", "16", "--encoder-ffn-embed-dim", "32",
+          "--decoder-ffn-embed-dim", "32", "--encoder-attention-heads", "2", "--decoder-attention-heads", "2"]
+MODELS = ["baseline", "contextpool_1x1", "lightconv_2x2", "dynamicconv_1x1"]
+
+
+@pytest.fixture(scope="module")
+def models_result():
+    specs = benchmark.study_specs(MODELS)
+    for spec in specs:
+        spec.options = spec.options + SHRINK
+    config = dict(TINY, models_vocab=40)
+    return specs, benchmark.run(config, "cpu", parts=("models",), precisions=("fp32", "bf16"), models=specs)
+
+
+def test_models_are_built_with_the_study_options():
+    """A study name gives run_study.sh's options (common, then its own); fairseq's parser
+    applies them as fairseq-train would (the last occurrence wins)."""
+    (spec,) = benchmark.study_specs(["lightconv_2x2"])
+    assert spec.arch == "lightconv_iwslt_de_en"
+    assert spec.options[:2] == ["--encoder-layers", "3"] and "[3,7]" in spec.options
+    model = benchmark.build_from_options(spec, benchmark.make_dictionary(40), seed=0)
+    assert [layer.conv.kernel_size for layer in model.encoder.layers] == [3, 7]
+    assert [layer.conv.kernel_size for layer in model.decoder.layers] == [3, 7]
+    assert model.encoder.embed_tokens.embedding_dim == 256
+
+
+def test_every_model_is_measured_against_the_reference(models_result):
+    specs, result = models_result
+    models = result["models"]
+    assert models["reference"] == "baseline" and list(models["specs"]) == MODELS
+    for part in ("train", "generate"):
+        assert [(r["model"], r["precision"]) for r in models[part]] == [
+            (m, p) for p in ("fp32", "bf16") for m in MODELS]
+    for row in models["train"]:
+        for key in ("wps", "wps_ratio", "peak_bytes", "memory_ratio", "params"):
+            assert finite_positive(row[key]), (row["model"], key, row[key])
+        if row["model"] == "baseline":
+            assert row["wps_ratio"] == row["memory_ratio"] == 1.0
+    for row in models["generate"]:
+        assert finite_positive(row["sentences_per_s"]) and finite_positive(row["speed_ratio"])
+    params = {r["model"]: r["params"] for r in models["train"]}
+    assert params["dynamicconv_1x1"] < params["lightconv_2x2"] < params["baseline"]
+    assert {(r["part"], r["model"]) for r in models["precision_speedup"]} == {
+        (part, m) for part in ("train", "generate") for m in MODELS}
+    json.loads(json.dumps(result))
+    section = benchmark.markdown_section(dict(
+        result, name="m", command="c", date="d", machine=benchmark.machine_info("cpu")))
+    assert "| lightconv_2x2 | bf16 |" in section and "ratios are model / `baseline`" in section
+
+
+def test_model_options_of_the_command_line():
+    assert benchmark.model_specs(argparse.Namespace(
+        frontier=False, models=None, model=[], reference="baseline")) == []
+    frontier = benchmark.model_specs(argparse.Namespace(
+        frontier=True, models=None, model=[], reference="baseline"))
+    assert [s.name for s in frontier] == benchmark.FRONTIER  # the reference first
+    specs = benchmark.model_specs(argparse.Namespace(
+        frontier=False, models="lightconv", reference="baseline",
+        model=["k4=contextpool_transformer_tiny --contextpool-max-size 4"]))
+    assert [s.name for s in specs] == ["baseline", "lightconv", "k4"]  # the reference added
+    assert specs[2].arch == "contextpool_transformer_tiny"
+    assert specs[2].options[-2:] == ["--contextpool-max-size", "4"]
+    assert specs[2].options[:2] == ["--encoder-layers", "3"]  # the study's common options first
+    with pytest.raises(benchmark.StudyError, match="unknown configuration 'transformer'; known: baseline"):
+        benchmark.model_specs(argparse.Namespace(frontier=False, models="transformer", model=[],
+                                                 reference="baseline"))
+    with pytest.raises(benchmark.StudyError, match="NAME=ARCH"):
+        benchmark.model_specs(argparse.Namespace(frontier=False, models=None, model=["k4"],
+                                                 reference="baseline"))

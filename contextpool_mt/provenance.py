@@ -2,17 +2,29 @@
 
 A model's numbers mean nothing against a corpus it was not trained on: a dictionary of the same
 size but other entries, a SentencePiece model that did not build the dictionary, or a swapped
-language direction all decode to fluent-looking garbage (BLEU 0.3, exit 0). So ``train.sh``
-records the *fingerprint* of its data -- languages and the sha256 of each dictionary and of the
-SentencePiece model -- in ``RUN_DIR/checkpoints/provenance.json`` (``record``), the averager copies
-it into the averaged checkpoint (``extra_state["data_provenance"]``), and evaluation, the
-comparison report, the pool inspection and the averager compare it with the data they are given
-(``check``) before using either.
+language direction all decode to fluent-looking garbage (BLEU 0.3, exit 0). So what a model was
+trained on is recorded as the *fingerprint* of its corpus (:mod:`fairseq_plugins.corpus_fingerprint`:
+languages, dictionaries and SentencePiece model, by content), in three places, which
+:func:`recorded_for` looks at in this order:
 
-A checkpoint with nothing recorded (trained before this, or copied away from its run folder)
-still loads: ``check`` then returns a note saying its provenance cannot be checked, and only the
-one thing the checkpoint itself shows -- its embedding rows against the dictionary size -- is
-checked.
+1. the checkpoint's own task state (``task_state["data_provenance"]``): train.sh trains with the
+   plugin's ``translation_provenance`` task (``translation_bf16`` for bf16), and fairseq saves a
+   task's state in every checkpoint it writes, so checkpoint_best.pt copied anywhere still says
+   what it was trained on;
+2. an average's ``extra_state["data_provenance"]``: the averager copies its inputs' record;
+3. ``RUN_DIR/checkpoints/provenance.json`` beside the checkpoint: train.sh writes it before
+   training (:func:`record`) and refuses to resume a run on other data with it. Checkpoints of
+   runs trained before the task recorded anything have only this.
+
+Evaluation, the comparison report, the pool inspection and the averager compare the record with
+the data they are given (:func:`check`) before using either. A record is compared with a
+fingerprint of its own version (fingerprints of the old kind, version 1, hashed spm.model's bytes,
+which hold the folder the corpus was prepared in; version 2 hashes content only).
+
+A checkpoint with nothing recorded (trained by plain fairseq-train, or copied out of a run trained
+before the task existed) still loads: ``check`` then returns a note saying its provenance cannot
+be checked, and only the one thing the checkpoint itself shows -- its embedding rows against the
+dictionary size -- is checked.
 
     python -m contextpool_mt.provenance record --data DATA_BIN --out RUN_DIR/checkpoints
 """
@@ -24,9 +36,9 @@ import sys
 from pathlib import Path
 
 FILE = "provenance.json"
-EXTRA_STATE_KEY = "data_provenance"
-# fairseq's Dictionary: <s>, <pad>, </s>, <unk> before the entries of dict.*.txt
-SPECIAL_SYMBOLS = 4
+# the key of the record in an average's extra_state and in a checkpoint's task_state
+# (fairseq_plugins.corpus_fingerprint.STATE_KEY)
+EXTRA_STATE_KEY = TASK_STATE_KEY = "data_provenance"
 
 
 class ProvenanceError(Exception):
@@ -58,36 +70,68 @@ def spm_model_of(bin_dir: Path):
     return candidate if candidate.is_file() else None
 
 
-def fingerprint(bin_dir, src, tgt, spm_model=None) -> dict:
-    """Languages, dictionaries and SentencePiece model of a corpus, as sha256 fingerprints."""
-    bin_dir = Path(bin_dir)
-    result = {"data": str(bin_dir.resolve()), "source_lang": src, "target_lang": tgt}
-    for side, lang in (("source", src), ("target", tgt)):
-        path = bin_dir / f"dict.{lang}.txt"
-        if not path.is_file():
-            raise ProvenanceError(f"{path}: missing (is {bin_dir} fairseq-preprocess output for {src}-{tgt}?)")
-        result[f"{side}_dict_sha256"] = sha256_of(path)
-        with open(path, "rb") as handle:
-            result[f"{side}_dict_size"] = SPECIAL_SYMBOLS + sum(1 for _ in handle)
-    result["spm_model_sha256"] = sha256_of(spm_model) if spm_model else None
-    return result
+def fingerprint(bin_dir, src, tgt, spm_model=None, version=None) -> dict:
+    """The fingerprint of the corpus BIN_DIR read as SRC->TGT (the current version unless given).
+
+    Imported from the plugin when needed: importing it imports fairseq, which the commands that
+    only read scores never need.
+    """
+    from fairseq_plugins.corpus_fingerprint import FINGERPRINT_VERSION, FingerprintError
+    from fairseq_plugins.corpus_fingerprint import fingerprint as of_corpus
+
+    try:
+        return of_corpus(bin_dir, src, tgt, spm_model, version or FINGERPRINT_VERSION)
+    except FingerprintError as err:
+        raise ProvenanceError(str(err)) from err
+
+
+def version_of(recorded: dict) -> int:
+    """A record's fingerprint version (1: records written before versions were)."""
+    return int(recorded.get("fingerprint_version", 1))
+
+
+def fingerprint_like(recorded: dict, bin_dir, src, tgt, spm_model=None) -> dict:
+    """The fingerprint of BIN_DIR in the version of RECORDED, to compare like with like."""
+    return fingerprint(bin_dir, src, tgt, spm_model, version_of(recorded))
+
+
+def _same_folder(recorded: dict, actual: dict) -> bool:
+    return bool(recorded.get("data")) and Path(recorded["data"]) == Path(actual["data"])
+
+
+def _old_kind_note(recorded: dict, actual: dict) -> str:
+    """Why a record of the old kind refuses a copy of its corpus prepared into another folder."""
+    others = {key: value for key, value in recorded.items() if key != "spm_model_sha256"}
+    if version_of(recorded) == 1 and not differing(others, actual):
+        return (" (the record is of the old kind, fingerprint version 1, which hashed spm.model's "
+                "bytes and with them the folder the corpus was prepared in: it cannot tell a copy "
+                "of its corpus prepared into another folder from another corpus)")
+    return ""
 
 
 def record(bin_dir, out_dir) -> dict:
     """Write OUT_DIR/provenance.json for training on BIN_DIR; refuse if it records other data."""
     src, tgt = language_pair(bin_dir)
-    current = fingerprint(bin_dir, src, tgt, spm_model_of(bin_dir))
+    spm_model = spm_model_of(bin_dir)
     path = Path(out_dir) / FILE
     if path.is_file():
         previous = json.loads(path.read_text(encoding="utf-8"))
+        current = fingerprint_like(previous, bin_dir, src, tgt, spm_model)
         differences = differing(previous, current)
         if differences:
+            if _same_folder(previous, current):
+                raise ProvenanceError(
+                    f"{path.parent} holds checkpoints trained on {previous['data']} as it was "
+                    f"then; it has changed since ({differences}){_old_kind_note(previous, current)}: "
+                    "resuming would mix two corpora; give another --run-dir, or restore the corpus"
+                )
             raise ProvenanceError(
                 f"{path.parent} holds checkpoints trained on {previous.get('data')}, not on "
-                f"{current['data']} ({differences}): resuming would mix two corpora; give "
-                f"another --run-dir, or --data {previous.get('data')}"
+                f"{current['data']} ({differences}){_old_kind_note(previous, current)}: "
+                f"resuming would mix two corpora; give another --run-dir, or --data {previous.get('data')}"
             )
         return previous
+    current = fingerprint(bin_dir, src, tgt, spm_model)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
@@ -96,11 +140,14 @@ def record(bin_dir, out_dir) -> dict:
 
 
 def differing(recorded: dict, actual: dict) -> str:
-    """The fields in which two fingerprints differ, as one readable phrase ('' when none)."""
+    """The fields in which two fingerprints differ, as one readable phrase ('' when none).
+
+    Only fields both have are compared: give fingerprints of one version (:func:`fingerprint_like`).
+    """
     names = {
         "source_lang": "source language", "target_lang": "target language",
         "source_dict_sha256": "source dictionary", "target_dict_sha256": "target dictionary",
-        "spm_model_sha256": "SentencePiece model",
+        "spm_model_sha256": "SentencePiece model", "spm_model_content_sha256": "SentencePiece model",
     }
     found = []
     for key, name in names.items():
@@ -114,25 +161,36 @@ def differing(recorded: dict, actual: dict) -> str:
     return ", ".join(found)
 
 
-def recorded_for(checkpoint, state=None):
-    """The fingerprint recorded for CHECKPOINT: its own extra_state, else its folder's file; or None."""
-    extra = (state or {}).get("extra_state") or {}
+def find_record(checkpoint, state=None):
+    """(fingerprint recorded for CHECKPOINT, where it was found) or (None, None): its task state,
+    else its extra_state (an average), else its folder's provenance.json."""
+    state = state or {}
+    task_state = state.get("task_state") or {}
+    if isinstance(task_state.get(TASK_STATE_KEY), dict):
+        return task_state[TASK_STATE_KEY], "task_state"
+    extra = state.get("extra_state") or {}
     if isinstance(extra.get(EXTRA_STATE_KEY), dict):
-        return extra[EXTRA_STATE_KEY]
+        return extra[EXTRA_STATE_KEY], "extra_state"
     sidecar = Path(checkpoint).parent / FILE
     if sidecar.is_file():
-        return json.loads(sidecar.read_text(encoding="utf-8"))
-    return None
+        return json.loads(sidecar.read_text(encoding="utf-8")), str(sidecar)
+    return None, None
+
+
+def recorded_for(checkpoint, state=None):
+    """The fingerprint recorded for CHECKPOINT (see :func:`find_record`), or None."""
+    return find_record(checkpoint, state)[0]
 
 
 def check(checkpoint, state, bin_dir, src, tgt, spm_model=None) -> dict:
     """Check CHECKPOINT (its loaded STATE) against the corpus BIN_DIR read as SRC->TGT.
 
-    Returns ``{"checked": bool, "note": str, "data": fingerprint}``; raises ProvenanceError
-    naming both sides and what to do when they do not belong together.
+    Returns ``{"checked": bool, "note": str, "data": fingerprint, "recorded_in": where}``; raises
+    ProvenanceError naming both sides and what to do when they do not belong together.
     """
-    actual = fingerprint(bin_dir, src, tgt, spm_model)
-    recorded = recorded_for(checkpoint, state)
+    recorded, where = find_record(checkpoint, state)
+    actual = (fingerprint_like(recorded, bin_dir, src, tgt, spm_model) if recorded
+              else fingerprint(bin_dir, src, tgt, spm_model))
     rows = _embedding_rows(state)
     if rows is not None and rows != actual["source_dict_size"]:
         raise ProvenanceError(
@@ -142,19 +200,28 @@ def check(checkpoint, state, bin_dir, src, tgt, spm_model=None) -> dict:
             + "; give the --data it was trained on"
         )
     if recorded is None:
-        return {"checked": False, "data": actual,
-                "note": f"{checkpoint}: no data provenance recorded (trained before it was "
-                        f"recorded, or copied without its folder's {FILE}): cannot check that it "
-                        f"was trained on {bin_dir} ({src}->{tgt}); only its dictionary size was checked"}
+        return {"checked": False, "data": actual, "recorded_in": None,
+                "note": f"{checkpoint}: no data provenance recorded (trained without the plugin's "
+                        f"translation_provenance task and copied without its folder's {FILE}): "
+                        f"cannot check that it was trained on {bin_dir} ({src}->{tgt}); only its "
+                        f"dictionary size was checked"}
     differences = differing(recorded, actual)
     if differences:
+        trained = f"{recorded.get('data')} ({recorded.get('source_lang')}->{recorded.get('target_lang')})"
+        if _same_folder(recorded, actual) and recorded.get("source_lang") == src \
+                and recorded.get("target_lang") == tgt:
+            raise ProvenanceError(
+                f"{checkpoint} was trained on {trained} as it was then; it has changed since: "
+                f"{differences}{_old_kind_note(recorded, actual)}. Restore the corpus it was "
+                f"trained on, or train a model on this one"
+            )
         raise ProvenanceError(
-            f"{checkpoint} was trained on {recorded.get('data')} "
-            f"({recorded.get('source_lang')}->{recorded.get('target_lang')}), which is not "
-            f"{bin_dir} ({src}->{tgt}): {differences}. Give the corpus (and --src/--tgt) it "
-            f"was trained on, or train a model on this one"
+            f"{checkpoint} was trained on {trained}, which is not {bin_dir} ({src}->{tgt}): "
+            f"{differences}{_old_kind_note(recorded, actual)}. Give the corpus (and "
+            f"--src/--tgt) it was trained on, or train a model on this one"
         )
-    return {"checked": True, "data": actual, "note": f"provenance checked: trained on {recorded.get('data')}"}
+    return {"checked": True, "data": actual, "recorded_in": where,
+            "note": f"provenance checked: trained on {recorded.get('data')}"}
 
 
 def _embedding_rows(state):

@@ -78,7 +78,9 @@ fi
 # bf16: mixed precision through the plugin's translation_bf16 task (autocast; fp32 weights and
 # optimizer state) on CPU and GPU alike. Not fairseq's --bf16: that casts the whole model and, on
 # the command line, sets --tpu, which crashes without torch_xla (docs/training.md).
-PRECISION_FLAGS=()
+# Every precision trains with a task of the plugin that keeps the corpus fingerprint in its state,
+# which fairseq saves in every checkpoint: translation_provenance, or its subclass translation_bf16.
+PRECISION_FLAGS=(--task translation_provenance)
 case "$PRECISION" in
   fp32) ;;
   fp16)
@@ -86,7 +88,7 @@ case "$PRECISION" in
       echo "train.sh: --precision fp16 needs a CUDA GPU (fairseq's fp16 optimizers are CUDA-only); on CPU use --precision bf16" >&2
       exit 2
     fi
-    PRECISION_FLAGS=(--fp16) ;;
+    PRECISION_FLAGS+=(--fp16) ;;
   bf16) PRECISION_FLAGS=(--task translation_bf16) ;;
   *) echo "train.sh: --precision must be fp32, fp16 or bf16, got '$PRECISION'" >&2; exit 2 ;;
 esac
@@ -106,9 +108,10 @@ LOG_FLAGS=()
 [[ "$TENSORBOARD" == 1 ]] && LOG_FLAGS=(--tensorboard-logdir "$RUN_DIR/tensorboard")
 
 mkdir -p "$RUN_DIR/checkpoints"
-# what this run is trained on (languages, sha256 of the dictionaries and of DATA/../spm/spm.model)
-# goes to RUN_DIR/checkpoints/provenance.json; evaluation, averaging, the report and the pool
-# inspection check it against the data they are given. Resuming on other data stops here.
+# what this run is trained on (the corpus fingerprint: languages, dictionaries, DATA/../spm/spm.model)
+# goes to RUN_DIR/checkpoints/provenance.json, and the task puts it into every checkpoint too;
+# evaluation, averaging, the report and the pool inspection check it against the data they are
+# given. Resuming on other data stops here.
 "$PY" -m contextpool_mt.provenance record --data "$DATA" --out "$RUN_DIR/checkpoints"
 # --update-epoch-batch-itr True (below) forms the batches anew each epoch under seed + epoch.
 # Without it fairseq forms them once, under seed + the epoch it starts in, and reuses them: a

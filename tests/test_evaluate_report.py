@@ -544,13 +544,16 @@ def test_checkpoints_without_provenance_still_score_with_a_note(pipeline, tmp_pa
 
 @slow
 def test_train_sh_records_provenance_and_refuses_to_resume_on_other_data(pipeline, tmp_path):
+    from fairseq_plugins.corpus_fingerprint import spm_content_sha256
+
     from contextpool_mt import provenance
 
     ckpts = tmp_path / "checkpoints"
     first = provenance.record(pipeline["data"] / "bin", ckpts)
     assert first == json.loads((ckpts / provenance.FILE).read_text(encoding="utf-8"))
     assert (first["source_lang"], first["target_lang"]) == ("en", "de")
-    assert first["spm_model_sha256"] == sha256_of(pipeline["data"] / "spm" / "spm.model")
+    assert first["fingerprint_version"] == 2
+    assert first["spm_model_content_sha256"] == spm_content_sha256(pipeline["data"] / "spm" / "spm.model")
     assert provenance.record(pipeline["data"] / "bin", ckpts) == first  # same data: resume is fine
     other = tmp_path / "other"
     shutil.copytree(pipeline["data"], other)

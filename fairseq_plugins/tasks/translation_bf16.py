@@ -11,7 +11,8 @@ Why not fairseq's ``--bf16``: it casts the whole model and optimizer to bf16 (no
 master copy on CPU) and, on the command line, sets ``--tpu``, which crashes on any
 machine without torch_xla. This task works the same on CPU and CUDA; it is what
 ``scripts/train.sh --precision bf16`` uses. Checkpoints hold fp32 weights and load in
-plain ``--task translation``.
+plain ``--task translation``. It subclasses ``translation_provenance``, so its checkpoints record
+their corpus like every other checkpoint train.sh writes.
 """
 
 import functools
@@ -19,7 +20,9 @@ import functools
 import torch
 
 from fairseq.tasks import register_task
-from fairseq.tasks.translation import TranslationConfig, TranslationTask
+from fairseq.tasks.translation import TranslationConfig
+
+from .translation_provenance import TranslationProvenanceTask
 
 
 def bf16_autocast(model: torch.nn.Module):
@@ -34,8 +37,8 @@ def _criterion_in_bf16(criterion, model, sample, **kwargs):
 
 
 @register_task("translation_bf16", dataclass=TranslationConfig)
-class TranslationBF16Task(TranslationTask):
-    """:class:`TranslationTask` whose forward passes run under bf16 autocast.
+class TranslationBF16Task(TranslationProvenanceTask):
+    """:class:`TranslationProvenanceTask` whose forward passes run under bf16 autocast.
 
     Training: only the criterion call (model forward + loss) is autocast; backward and the
     optimizer step run as in fairseq. Validation (loss and ``--eval-bleu``) and inference

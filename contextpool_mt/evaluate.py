@@ -2,7 +2,7 @@
 
 Command line (``cpmt-evaluate --help``)::
 
-    cpmt-evaluate --data DATA_DIR --checkpoint CKPT --out EVAL_DIR \\
+    cpmt-evaluate --data DATA_DIR --checkpoint CKPT --out EVAL_DIR [--force] \\
         [--subset test] [--test-sets all|none|NAME,...] [--src en --tgt de] [--beam 4] \\
         [--lenpen 0.6] [--max-tokens 4096] [--batch-size N] [--cpu] [-- EXTRA fairseq-generate ARGS]
 
@@ -11,6 +11,10 @@ What it does, in order:
 1. Checks its inputs and names any missing file: the checkpoint, DATA_DIR/bin
    (dictionaries and the binarised split), DATA_DIR/spm/spm.model and the raw
    reference DATA_DIR/raw/SUBSET.TGT; refuses fairseq-generate flags that crash or mislead.
+   Checks where the scores go: an EVAL_DIR of a run folder (RUN/eval/NAME beside RUN/checkpoints)
+   takes only a checkpoint of RUN/checkpoints, since the report reads it as RUN's scores; and an
+   EVAL_DIR that holds scores already is replaced only with ``--force`` (the same checkpoint,
+   decoding and reference scored again is "nothing to do", exit 0).
 2. Reads the checkpoint once (``fairseq_plugins.checkpoint_loading.load_checkpoint``,
    weights-only): its epoch and num_updates (an average's come from the inputs it
    recorded, :mod:`contextpool_mt.checkpoints`), the data it was trained on, checked
@@ -35,18 +39,26 @@ What it does, in order:
    tokenised texts are kept as EVAL_DIR/hyp.tok and EVAL_DIR/ref.tok, for the report's
    bootstrap), ``speed`` (fairseq-generate's ``Translated N sentences (T tokens) in Xs``
    line: time inside the search only, plus the whole command's wall time), ``checkpoint``
-   and ``provenance``.
+   (with its sha256) and ``provenance``.
 
 Every further prepared test set (``cpmt-prepare-corpus --test-prefix NAME=P``) is scored the same
 way into EVAL_DIR/NAME, with the checkpoint read once for all of them.
+
+Nothing is lost on an interruption: every file is written into EVAL_DIR's staging folder
+(``.NAME.incomplete`` beside it; a failed fairseq-generate's log stays there, and the next run
+removes it) and moved into EVAL_DIR only when every set is scored, each set's scores.json last,
+with SIGINT/SIGTERM held back meanwhile. Until then the previous evaluation stays as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -55,7 +67,7 @@ from importlib import metadata
 from pathlib import Path
 
 from contextpool_mt import metrics
-from contextpool_mt.checkpoints import checkpoint_info, model_option
+from contextpool_mt.checkpoints import checkpoint_info, is_in_run, model_option, run_of_eval_dir
 from contextpool_mt.corpus import binarised_folder_error
 from contextpool_mt.fairseq_logs import LogParseError, parse_generate_log
 from contextpool_mt.provenance import ProvenanceError, sha256_of
@@ -64,6 +76,9 @@ from contextpool_mt.text import read_lines, write_lines
 
 PLUGINS = Path(__file__).resolve().parents[1] / "fairseq_plugins"
 SCHEMA = "contextpool-mt/scores/v1"
+# what an evaluation writes into each test set's folder; scores.json last, since it is what
+# the report reads first and what makes a folder an evaluation
+OUTPUT_FILES = ("generate.log", "hyp.txt", "hyp.tok", "ref.tok", "scores.json")
 
 
 class EvaluationError(RuntimeError):
@@ -297,8 +312,9 @@ def read_checkpoint(args, paths) -> dict:
     }
 
 
-def evaluate_set(args, paths, checkpoint) -> dict:
-    """Translates and scores one test set (``args.subset``) into ``args.out``; returns scores.json."""
+def evaluate_set(args, paths, checkpoint, work: Path) -> dict:
+    """Translates and scores one test set (``args.subset``) for ``args.out``, writing every file
+    into the staging folder WORK (:func:`publish` moves them); returns scores.json."""
     check_source_lengths(paths, checkpoint["max_source_positions"])
     refs = read_lines(paths["reference"])
     if not refs:
@@ -310,13 +326,9 @@ def evaluate_set(args, paths, checkpoint) -> dict:
                 f"{paths['source']} has {n_src} lines but the reference {paths['reference']} "
                 f"has {len(refs)}: they must be line-aligned"
             )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    scores_path = out / "scores.json"
-    for stale in (scores_path, out / "hyp.txt", out / "hyp.tok", out / "ref.tok"):
-        if stale.exists():
-            stale.unlink()  # never leave old scores or translations next to a new log
-    log_path = out / "generate.log"
+    out = Path(args.out)  # where the files will be once published: what scores.json records
+    work.mkdir(parents=True, exist_ok=True)
+    log_path = work / "generate.log"
     cmd = build_generate_command(args, paths)
     env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1")
     print(f"[evaluate] fairseq-generate on {paths['checkpoint']} -> {log_path}", file=sys.stderr)
@@ -333,12 +345,11 @@ def evaluate_set(args, paths, checkpoint) -> dict:
     except LogParseError as err:
         raise EvaluationError(str(err)) from err
     hyps = detokenise(generated["hypotheses"], len(refs), paths["spm_model"], log_path)
-    hyp_path = out / "hyp.txt"
-    write_lines(hyp_path, hyps)
+    write_lines(work / "hyp.txt", hyps)
 
     scored = metrics.score_all(hyps, refs, args.tgt)
-    write_lines(out / "hyp.tok", scored["hyps_tok"])
-    write_lines(out / "ref.tok", scored["refs_tok"])
+    write_lines(work / "hyp.tok", scored["hyps_tok"])
+    write_lines(work / "ref.tok", scored["refs_tok"])
 
     speed = generated["speed"]
     if speed is None:
@@ -374,16 +385,16 @@ def evaluate_set(args, paths, checkpoint) -> dict:
         "provenance": checkpoint["provenance"],
         "files": {
             "eval_dir": str(out.resolve()),
-            "hyp": str(hyp_path.resolve()),
-            "hyp_sha256": sha256_of(hyp_path),
+            "hyp": str((out / "hyp.txt").resolve()),
+            "hyp_sha256": sha256_of(work / "hyp.txt"),
             "hyp_tok": str((out / "hyp.tok").resolve()),
-            "hyp_tok_sha256": sha256_of(out / "hyp.tok"),
+            "hyp_tok_sha256": sha256_of(work / "hyp.tok"),
             "ref_tok": str((out / "ref.tok").resolve()),
-            "ref_tok_sha256": sha256_of(out / "ref.tok"),
+            "ref_tok_sha256": sha256_of(work / "ref.tok"),
             "reference": str(paths["reference"].resolve()),
             "reference_sha256": sha256_of(paths["reference"]),
             "source": str(paths["source"].resolve()) if paths["source"] else None,
-            "generate_log": str(log_path.resolve()),
+            "generate_log": str((out / "generate.log").resolve()),
             "data_dir": str(paths["data"].resolve()),
             "data_bin": str(paths["bin"].resolve()),
             "spm_model": str(paths["spm_model"].resolve()),
@@ -391,12 +402,98 @@ def evaluate_set(args, paths, checkpoint) -> dict:
         },
         "versions": _versions(),
     }
-    tmp = scores_path.with_suffix(".json.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with open(work / "scores.json", "w", encoding="utf-8") as handle:
         json.dump(scores, handle, indent=2, ensure_ascii=False)
         handle.write("\n")
-    os.replace(tmp, scores_path)
     return scores
+
+
+# --------------------------------------------------------------------------- where scores go
+
+
+def check_destination(out: Path, checkpoint: Path) -> None:
+    """An evaluation folder of a run (RUN/eval/NAME beside RUN/checkpoints) takes only a checkpoint
+    of RUN/checkpoints: the report reads everything in RUN/eval as RUN's scores."""
+    if out.exists() and not out.is_dir():
+        raise EvaluationError(f"--out {out}: exists and is not a folder")
+    run = run_of_eval_dir(out)
+    if run is not None and not is_in_run(checkpoint, run):
+        raise EvaluationError(
+            f"--out {out} is an evaluation folder of the run {run}, but {checkpoint} is not one of "
+            f"its checkpoints ({run / 'checkpoints'}): the report would take its scores for that "
+            "run's. Score it into RUN/eval/NAME of the run it belongs to, or outside any run folder"
+        )
+
+
+def earlier_scores(out: Path) -> list:
+    """The scores.json files of an earlier evaluation in OUT: its own and its test sets'."""
+    if not out.is_dir():
+        return []
+    found = [out / "scores.json"] if (out / "scores.json").is_file() else []
+    return found + [child / "scores.json" for child in sorted(out.iterdir())
+                    if child.is_dir() and (child / "scores.json").is_file()]
+
+
+def scored_already(sets, paths, checkpoint_sha: str, earlier: list):
+    """The stored scores when EARLIER holds exactly this evaluation (every set, scored from a
+    checkpoint with this content, with this fairseq-generate command, against these references),
+    else None."""
+    if sorted(earlier) != sorted(Path(one.out) / "scores.json" for one in sets):
+        return None
+    stored = []
+    for one, one_paths in zip(sets, paths):
+        try:
+            scores = json.loads((Path(one.out) / "scores.json").read_text(encoding="utf-8"))
+            same = (scores["checkpoint"].get("sha256") == checkpoint_sha
+                    and scores["decoding"]["command"][1:] == build_generate_command(one, one_paths)[3:]
+                    and scores["files"]["reference_sha256"] == sha256_of(one_paths["reference"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not same:
+            return None
+        stored.append(scores)
+    return stored
+
+
+def staging_folder(out: Path) -> Path:
+    """A new, empty staging folder beside OUT (on its file system, so that files move by rename);
+    what an earlier interrupted evaluation left there is removed."""
+    out = Path(os.path.abspath(out))
+    staging = out.parent / f".{out.name}.incomplete"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    return staging
+
+
+@contextlib.contextmanager
+def signals_held(signals=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)):
+    """Holds SIGNALS back (they stay pending) until the block is left."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def publish(staging: Path, out: Path, set_names: list) -> None:
+    """Moves a finished evaluation from STAGING into OUT: each further test set's files, then the
+    main set's, scores.json last in each; then removes the test sets of an earlier evaluation
+    that this one has not got. Interrupts wait until everything is in place."""
+    with signals_held():
+        for name in [*set_names, ""]:
+            target = out / name
+            target.mkdir(parents=True, exist_ok=True)
+            for file in OUTPUT_FILES:
+                os.replace(staging / name / file, target / file)
+        for scores_path in earlier_scores(out):
+            folder = scores_path.parent
+            if folder != out and folder.name not in set_names:
+                for file in OUTPUT_FILES:
+                    (folder / file).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # unless it holds files of someone else's
+    shutil.rmtree(staging)
 
 
 def evaluate(args) -> list:
@@ -404,15 +501,34 @@ def evaluate(args) -> list:
     returns their scores.json contents, the main set first. The checkpoint is read once."""
     check_generate_flags(args)
     further = further_test_sets(args)
+    out = Path(args.out)
     sets = [args] + [argparse.Namespace(**{**vars(args), "subset": name, "reference": None,
-                                           "out": str(Path(args.out) / name)}) for name in further]
+                                           "out": str(out / name)}) for name in further]
     paths = [check_inputs(one) for one in sets]  # every missing file before any decoding
+    check_destination(out, paths[0]["checkpoint"])
+    checkpoint_sha = sha256_of(paths[0]["checkpoint"])
+    earlier = earlier_scores(out)
+    if earlier and not args.force:
+        stored = scored_already(sets, paths, checkpoint_sha, earlier)
+        if stored is not None:
+            print(f"[evaluate] {out} already holds these scores (a checkpoint of the same content, "
+                  "the same decoding and references): nothing to do; --force scores again",
+                  file=sys.stderr)
+            return stored
+        recorded = json.loads(earlier[0].read_text(encoding="utf-8")).get("checkpoint") or {}
+        raise EvaluationError(
+            f"{earlier[0]}: exists (the scores of {recorded.get('path', 'another evaluation')}); "
+            "give --force to replace that evaluation, or another --out"
+        )
     checkpoint = read_checkpoint(args, paths[0])
+    checkpoint["info"]["sha256"] = checkpoint_sha
+    staging = staging_folder(out)
     results = []
     for one, one_paths in zip(sets, paths):
         if one is not args:
             print(f"[evaluate] test set {one.subset} -> {one.out}", file=sys.stderr)
-        results.append(evaluate_set(one, one_paths, checkpoint))
+        results.append(evaluate_set(one, one_paths, checkpoint, staging / Path(one.out).relative_to(out)))
+    publish(staging, out, further)
     return results
 
 
@@ -446,6 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", required=True, help="prepared corpus: raw/, spm/spm.model, bin/")
     parser.add_argument("--checkpoint", required=True, help="fairseq checkpoint (.pt)")
     parser.add_argument("--out", required=True, help="EVAL_DIR for hyp.txt, generate.log, scores.json")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the scores EVAL_DIR holds already (without it, an earlier "
+                             "evaluation there is kept and the command stops)")
     parser.add_argument("--subset", default="test",
                         help="the main test set, scored into EVAL_DIR [test]")
     parser.add_argument("--test-sets", default="all", metavar="all|none|NAME,...",

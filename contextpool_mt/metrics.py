@@ -153,9 +153,22 @@ def paired_bootstrap(named_hyps: list, refs: list, metrics: dict, n_samples: int
     bootstrap-hypothesis-difference-significance.pl procedure); ``named_hyps[0]`` is the baseline.
 
     Returns (signatures by metric name, results by metric name: one per system, baseline first).
+
+    A system that scores exactly the baseline's score gets p = 1: its observed difference, 0, is
+    the least extreme value the test statistic |difference| can take, so every resample is at
+    least as extreme. sacreBLEU counts only resamples *more* extreme (``stats > observed``),
+    which for two identical systems (every resampled difference 0) gives the smallest p it can,
+    1 / (n_samples + 1), as if identical systems differed significantly.
     """
     from sacrebleu.significance import PairedTest
 
     test = PairedTest(named_hyps, metrics, references=[refs], test_type="bs", n_samples=n_samples)
     signatures, results = test()
+    for name, per_system in results.items():
+        if name == "System":  # the column of system names
+            continue
+        baseline = per_system[0]
+        for result in per_system[1:]:
+            if result.score == baseline.score:
+                result.p_value = 1.0
     return {k: str(v) for k, v in signatures.items()}, results

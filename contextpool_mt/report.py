@@ -18,7 +18,9 @@ For every run it reads
 The scores are cpmt-evaluate's, read from scores.json (never recomputed here; tests check
 that they equal a recomputation). Before anything is reported, every hyp.txt, hyp.tok and
 ref.tok is checked against the sha256 its scores.json recorded, every scores.json against the
-reference in DATA_DIR and against the metric signatures of this environment. Significance is
+run it lies in (it must score one of the run's checkpoints, and a test set beside it the same
+one), against the reference and corpus in DATA_DIR and against the metric signatures of this
+environment. Significance is
 sacreBLEU's own paired bootstrap resampling (:func:`contextpool_mt.metrics.paired_bootstrap`)
 of every run's hyp.txt (and hyp.tok against ref.tok, for the tokenised BLEU) against the
 baseline's.
@@ -42,7 +44,8 @@ from contextpool_mt.corpus import binarised_folder_error
 from contextpool_mt.plotting import pyplot
 from contextpool_mt.text import read_lines
 from contextpool_mt.fairseq_logs import LogParseError, parse_train_log
-from contextpool_mt.provenance import ProvenanceError, differing, fingerprint, sha256_of, spm_model_of
+from contextpool_mt.checkpoints import scored_checkpoint_is_of_run
+from contextpool_mt.provenance import ProvenanceError, differing, fingerprint_like, sha256_of, spm_model_of
 
 SCHEMA = "contextpool-mt/report/v1"
 ALPHA = 0.05
@@ -95,11 +98,37 @@ def find_evals(run_dir: Path) -> dict:
     root = run_dir / "eval"
     if not root.is_dir():
         return {}
-    return {
+    return {  # not the hidden staging folders of evaluations under way (cpmt-evaluate's .NAME.incomplete)
         child.name: child
         for child in sorted(root.iterdir())
-        if child.is_dir() and (child / "scores.json").is_file()
+        if child.is_dir() and not child.name.startswith(".") and (child / "scores.json").is_file()
     }
+
+
+def check_run_checkpoint(name: str, run_dir: Path, loaded: dict) -> None:
+    """The checkpoint a run's scores.json scored must be one of the run's own
+    (:func:`contextpool_mt.checkpoints.scored_checkpoint_is_of_run`): scores written into one run's
+    folder from another run's checkpoint would be reported as the first run's."""
+    scored = loaded["scores"]["checkpoint"]
+    if not scored_checkpoint_is_of_run(scored, run_dir):
+        eval_dir = loaded["scores_path"].parent
+        raise ReportError(
+            f"{loaded['scores_path']}: scores {scored.get('path')}, which is not a checkpoint of run "
+            f"'{name}' ({run_dir / 'checkpoints'}): these are another run's scores. Score the run's "
+            f"own checkpoint into it: cpmt-evaluate --checkpoint {run_dir / 'checkpoints'}/CKPT "
+            f"--out {eval_dir} --force"
+        )
+
+
+def check_same_checkpoint(main: dict, other: dict) -> None:
+    """A test set scored beside a main evaluation must be of the same checkpoint."""
+    a, b = main["scores"]["checkpoint"], other["scores"]["checkpoint"]
+    if a.get("path") != b.get("path") or (a.get("sha256") and b.get("sha256") and a["sha256"] != b["sha256"]):
+        raise ReportError(
+            f"{other['scores_path']}: scores {b.get('path')}, another checkpoint than "
+            f"{main['scores_path']} ({a.get('path')}): one evaluation folder holds one checkpoint's "
+            f"scores; re-run cpmt-evaluate --out {main['scores_path'].parent} --force"
+        )
 
 
 def training_time_at(train: dict, num_updates):
@@ -179,6 +208,7 @@ def collect_run(name: str, run_dir: Path, wanted_eval: str) -> dict:
     loaded_main = None
     for eval_name, eval_dir in eval_dirs.items():
         loaded = load_scores(eval_dir)
+        check_run_checkpoint(name, run_dir, loaded)
         evals[eval_name] = _eval_summary(eval_name, loaded, train)
         if eval_name == main_name:
             loaded_main = loaded
@@ -244,20 +274,31 @@ def _checked_lines(path: Path, recorded_sha, scores_path: Path, n: int, ref_path
     return lines
 
 
-def read_set(loaded: dict, refs: list, ref_path: Path, signatures: dict, data_fingerprint=None) -> dict:
+def check_scored_data(loaded: dict, corpus) -> None:
+    """The corpus a scores.json was scored on (its ``provenance.data`` fingerprint) must be the
+    report's CORPUS, (bin_dir, src, tgt, spm_model), compared in the record's fingerprint version.
+    Nothing to compare when either is unknown (old scores, or a --data without bin/)."""
+    scored_on = (loaded["scores"].get("provenance") or {}).get("data")
+    if not scored_on or corpus is None:
+        return
+    try:
+        actual = fingerprint_like(scored_on, *corpus)
+    except ProvenanceError:
+        return  # a corpus without bin/ (scores only): nothing to pair with
+    differences = differing(scored_on, actual)
+    if differences:
+        raise ReportError(
+            f"{loaded['scores_path']}: its model was scored on {scored_on.get('data')}, not on "
+            f"the --data {actual['data']} of this report ({differences}); compare runs of one corpus"
+        )
+
+
+def read_set(loaded: dict, refs: list, ref_path: Path, signatures: dict, corpus=None) -> dict:
     """One scored test set of one run, as cpmt-evaluate wrote it: its scores and the texts the
     bootstrap resamples (hyp.txt; hyp.tok and ref.tok for the tokenised BLEU), all checked;
-    ``signatures``: this environment's, metrics.signatures()."""
+    ``signatures``: this environment's, metrics.signatures(); ``corpus``: see check_scored_data."""
     stored = loaded["scores"]
-    if data_fingerprint is not None:
-        scored_on = (stored.get("provenance") or {}).get("data")
-        differences = differing(scored_on, data_fingerprint) if scored_on else ""
-        if differences:
-            raise ReportError(
-                f"{loaded['scores_path']}: its model was scored on {scored_on.get('data')}, not on "
-                f"the --data {data_fingerprint['data']} of this report ({differences}); compare "
-                "runs of one corpus"
-            )
+    check_scored_data(loaded, corpus)
     for key, signature in signatures.items():
         if stored[key]["signature"] != signature:
             raise ReportError(f"{loaded['scores_path']}: {key} signature {stored[key]['signature']} "
@@ -305,10 +346,8 @@ def significance(runs: dict, baseline: str, texts: dict, refs: list, n_samples: 
         for index, name in enumerate(order[1:], start=1):
             res = results[index]
             delta = res.score - base.score
-            # sacreBLEU's bootstrap gives p = 1/(n+1) when every resampled difference
-            # equals the observed one (e.g. both systems score 0 on every resample), so
-            # a zero difference is never called significant.
-            significant = bool(res.p_value is not None and res.p_value < ALPHA and delta != 0)
+            # a zero difference has p = 1 (metrics.paired_bootstrap), never significant
+            significant = bool(res.p_value is not None and res.p_value < ALPHA)
             comparisons[name][key] = {
                 "metric": label,
                 "baseline_score": base.score,
@@ -639,14 +678,11 @@ def build_report(args) -> dict:
     ref_sha = sha256_of(ref_path)
 
     src = base_main.get("src") or "en"
-    try:
-        data_fingerprint = fingerprint(data / "bin", src, tgt, spm_model_of(data / "bin"))
-    except ProvenanceError:
-        data_fingerprint = None  # a corpus without bin/ (scores only): nothing to pair with
+    corpus = (data / "bin", src, tgt, spm_model_of(data / "bin"))
     for run in runs.values():
         check_reference(run, ref_path, ref_sha)
     here = metrics.signatures()
-    texts = {name: read_set(run["_loaded_main"], refs, ref_path, here, data_fingerprint)
+    texts = {name: read_set(run["_loaded_main"], refs, ref_path, here, corpus)
              for name, run in runs.items()}
     sig = significance(runs, baseline, texts, refs, args.bootstrap_samples)
     test_sets = {subset: test_set_entry(subset, ref_path, ref_sha, len(refs), runs, texts, sig)}
@@ -659,11 +695,12 @@ def build_report(args) -> dict:
         loaded = {}
         for run_name, run in runs.items():
             loaded[run_name] = load_scores(Path(run["main_eval"]["scores_json"]).parent / name)
+            check_same_checkpoint(run["_loaded_main"], loaded[run_name])
             stored_sha = loaded[run_name]["scores"]["files"].get("reference_sha256")
             if stored_sha and stored_sha != set_sha:
                 raise ReportError(f"{loaded[run_name]['scores_path']}: scored against another "
                                   f"reference than {set_ref} (sha256 differs)")
-        set_texts = {run_name: read_set(loaded[run_name], set_refs, set_ref, here, data_fingerprint)
+        set_texts = {run_name: read_set(loaded[run_name], set_refs, set_ref, here, corpus)
                      for run_name in runs}
         set_sig = significance(runs, baseline, set_texts, set_refs, args.bootstrap_samples)
         test_sets[name] = test_set_entry(name, set_ref, set_sha, len(set_refs), runs, set_texts, set_sig)

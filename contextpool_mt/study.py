@@ -61,6 +61,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from contextpool_mt.checkpoints import scored_checkpoint_is_of_run
 from contextpool_mt.plotting import pyplot
 from contextpool_mt.provenance import sha256_of
 from contextpool_mt.text import read_lines
@@ -256,6 +257,10 @@ def collect(artefacts: Path, eval_name: str) -> dict:
         hyp_path = folder / "eval" / eval_name / "hyp.txt"
         if scores["files"].get("hyp_sha256") != sha256_of(hyp_path):
             raise StudyError(f"{hyp_path}: changed since {scores_path} was written")
+        scored = scores.get("checkpoint") or {}
+        if scored.get("path") and not scored_checkpoint_is_of_run(scored, folder):
+            raise StudyError(f"{scores_path}: scores {scored.get('path')}, a checkpoint of another run "
+                             f"than {folder.name}: export that run's own evaluation into {folder}")
         epochs_path = folder / "epochs.json"
         if not epochs_path.is_file():
             raise StudyError(f"{epochs_path}: missing (re-export the run)")

@@ -114,7 +114,8 @@ for spec in "${RUNS[@]}"; do
       continue
     fi
     mkdir -p "$dir"
-    OMP_NUM_THREADS="$CORES" cpmt-evaluate --data "$DATA" --checkpoint "$ckpt" \
+    # --force: scores older than their checkpoint are replaced (the test above)
+    OMP_NUM_THREADS="$CORES" cpmt-evaluate --data "$DATA" --checkpoint "$ckpt" --force \
       --out "$dir" --cpu --src "$SRC" --tgt "$TGT" > "$dir/evaluate.out" 2>&1 || {
       tail -n 15 "$dir/evaluate.out" >&2
       echo "run_comparison.sh: scoring $ckpt failed (full output: $dir/evaluate.out)" >&2; exit 1; }

@@ -367,7 +367,7 @@ def test_evaluate_names_each_missing_input(pipeline, tmp_path, capsys):
 @slow
 def test_compare_runs_names_missing_files(pipeline, tmp_path, capsys):
     base = pipeline["runs"]["baseline"]
-    broken = tmp_path / "broken"
+    broken = tmp_path / "contextpool"  # the run folder moved: its scores still score its checkpoints
     shutil.copytree(pipeline["runs"]["contextpool"], broken, ignore=shutil.ignore_patterns("*.pt"))
     common = ["--data", str(pipeline["data"]), "--out", str(tmp_path / "rep")]
 
@@ -452,7 +452,7 @@ def test_report_has_one_table_and_test_per_test_set(pipeline, report):
 
 @slow
 def test_an_evaluation_on_another_reference_is_set_aside_not_fatal(pipeline, tmp_path, capsys):
-    run = tmp_path / "run"
+    run = tmp_path / "contextpool"  # the run folder moved, under its name
     shutil.copytree(pipeline["runs"]["contextpool"], run, ignore=shutil.ignore_patterns("*.pt"))
     other = run / "eval" / "othercorpus"
     shutil.copytree(run / "eval" / "last", other)
@@ -468,6 +468,78 @@ def test_an_evaluation_on_another_reference_is_set_aside_not_fatal(pipeline, tmp
     assert rp.main(["--run", f"b={pipeline['runs']['baseline']}", "--run", f"c={run}", "--eval", "othercorpus",
                     "--data", str(pipeline["data"]), "--out", str(tmp_path / "rep2")]) == 2
     assert "sha256 differs" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- whose scores
+
+
+@slow
+def test_evaluate_refuses_another_runs_checkpoint_into_a_run_folder(pipeline, tmp_path, capsys):
+    base = tmp_path / "runs" / "baseline"
+    shutil.copytree(pipeline["runs"]["baseline"], base, ignore=shutil.ignore_patterns("*.pt"))
+    before = (base / "eval" / "last" / "scores.json").read_bytes()
+    theirs = pipeline["runs"]["contextpool"] / "checkpoints" / "checkpoint_last.pt"
+    for force in ([], ["--force"]):
+        assert ev.main(["--data", str(pipeline["data"]), "--checkpoint", str(theirs),
+                        "--out", str(base / "eval" / "last"), "--cpu", *force]) == 2
+        err = capsys.readouterr().err
+        assert f"evaluation folder of the run {base}" in err and str(theirs) in err
+        assert (base / "eval" / "last" / "scores.json").read_bytes() == before
+
+
+@slow
+def test_compare_refuses_scores_of_another_runs_checkpoint(pipeline, tmp_path, capsys):
+    # scores written into the baseline's folder from ContextPool's checkpoint (cpmt-evaluate
+    # before it checked): they must not be reported as the baseline's
+    base = tmp_path / "baseline"
+    shutil.copytree(pipeline["runs"]["baseline"], base, ignore=shutil.ignore_patterns("*.pt"))
+    shutil.rmtree(base / "eval" / "last")
+    shutil.copytree(pipeline["runs"]["contextpool"] / "eval" / "last", base / "eval" / "last")
+    common = ["--data", str(pipeline["data"]), "--out", str(tmp_path / "rep")]
+    assert rp.main(["--run", f"b={base}", "--run", f"c={pipeline['runs']['contextpool']}", *common]) == 2
+    err = capsys.readouterr().err
+    assert str(base / "eval" / "last" / "scores.json") in err and "not a checkpoint of run 'b'" in err
+
+    # a test set scored from another checkpoint than its main evaluation is refused too
+    shutil.rmtree(base)
+    shutil.copytree(pipeline["runs"]["baseline"], base, ignore=shutil.ignore_patterns("*.pt"))
+    year2 = base / "eval" / "last" / "year2" / "scores.json"
+    scores = json.loads(year2.read_text(encoding="utf-8"))
+    scores["checkpoint"]["path"] = scores["checkpoint"]["path"].replace("checkpoint_last.pt", "checkpoint1.pt")
+    year2.write_text(json.dumps(scores), encoding="utf-8")
+    assert rp.main(["--run", f"b={base}", "--run", f"c={pipeline['runs']['contextpool']}", *common]) == 2
+    assert f"{year2}: scores" in capsys.readouterr().err
+
+
+@slow
+def test_compare_of_a_run_with_itself_is_p_one_and_not_significant(pipeline, tmp_path, capsys):
+    same = tmp_path / "baseline"  # a copy of the baseline run: the same hypotheses
+    shutil.copytree(pipeline["runs"]["baseline"], same, ignore=shutil.ignore_patterns("*.pt"))
+    assert rp.main(["--run", f"b={pipeline['runs']['baseline']}", "--run", f"same={same}",
+                    "--data", str(pipeline["data"]), "--out", str(tmp_path / "rep"),
+                    "--bootstrap-samples", "100"]) == 0
+    assert "ΔBLEU +0.00, p = 1.0000 (not significant at 0.05)" in capsys.readouterr().out
+    markdown = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    assert "**same** vs b: BLEU +0.00 (p = 1.0000): not significant at 0.05." in markdown
+
+
+def test_reports_accept_the_committed_artefacts_and_refuse_another_runs(tmp_path):
+    """The study's committed artefact folders (cpmt-study export: the run's name, no checkpoints)
+    pass the run-checkpoint check of cpmt-compare and cpmt-study report; the same folder under
+    another run's name does not."""
+    from contextpool_mt import study
+
+    committed = ROOT / "docs" / "results" / "study-bf16" / "baseline_s1"
+    shutil.copytree(committed, tmp_path / "ours" / "baseline_s1")
+    assert list(study.collect(tmp_path / "ours", "avg")["baseline"]) == [1]
+    run = rp.collect_run("baseline", tmp_path / "ours" / "baseline_s1", "avg")
+    assert run["main_eval"]["bleu_detok"] == _scores(committed / "eval" / "avg")["bleu_detok"]["score"]
+
+    shutil.copytree(committed, tmp_path / "mislabelled" / "contextpool_s1")
+    with pytest.raises(study.StudyError, match="a checkpoint of another run than contextpool_s1"):
+        study.collect(tmp_path / "mislabelled", "avg")
+    with pytest.raises(rp.ReportError, match="not a checkpoint of run 'contextpool'"):
+        rp.collect_run("contextpool", tmp_path / "mislabelled" / "contextpool_s1", "avg")
 
 
 # --------------------------------------------------------------------------- data provenance
@@ -590,7 +662,7 @@ def test_averaging_refuses_checkpoints_trained_on_different_data(pipeline, tmp_p
 def test_report_and_pool_inspection_refuse_other_data(pipeline, tmp_path, capsys):
     from contextpool_mt import pools
 
-    run = tmp_path / "run"
+    run = tmp_path / "contextpool"  # the run folder moved, under its name
     shutil.copytree(pipeline["runs"]["contextpool"], run, ignore=shutil.ignore_patterns("*.pt"))
     scores_path = run / "eval" / "last" / "scores.json"
     scores = json.loads(scores_path.read_text(encoding="utf-8"))
@@ -691,13 +763,13 @@ def test_read_lines_counts_like_wc():
         assert read_lines(path) == []
 
 
-def test_evaluate_orders_detokenises_and_scores_generate_output(tmp_path, monkeypatch, capsys):
-    """evaluate.py after fairseq-generate, on a fake generate.log with non-trivial BLEU."""
-    data = tmp_path / "data"
+def _fake_corpus(root):
+    """DATA with raw/test.{en,de} (40 lines), spm/spm.model and the bin/ files evaluate checks for
+    before generation, and an empty checkpoint file; returns (DATA, checkpoint, references)."""
+    data = root / "data"
     for sub in ("raw", "spm", "bin"):
         (data / sub).mkdir(parents=True)
-    rng = random.Random(3)
-    pairs = _sentences(40, rng)
+    pairs = _sentences(40, random.Random(3))
     refs = [d for _, d in pairs]
     (data / "raw" / "test.en").write_text("".join(e + "\n" for e, _ in pairs), encoding="utf-8")
     (data / "raw" / "test.de").write_text("".join(r + "\n" for r in refs), encoding="utf-8")
@@ -706,29 +778,47 @@ def test_evaluate_orders_detokenises_and_scores_generate_output(tmp_path, monkey
         hard_vocab_limit=False, minloglevel=2, num_threads=1, bos_id=-1, eos_id=-1, pad_id=-1)
     for name in ("dict.en.txt", "dict.de.txt", "test.en-de.en.idx", "test.en-de.de.idx"):
         (data / "bin" / name).write_text("")  # only their presence is checked before generation
-    ckpt = tmp_path / "checkpoint3.pt"
+    ckpt = root / "checkpoint3.pt"
     ckpt.write_bytes(b"")
+    return data, ckpt, refs
+
+
+def _fake_generation(monkeypatch, data, ckpt, hyps, interrupt=None):
+    """cpmt-evaluate with fairseq-generate replaced: its log has H- lines of HYPS (pieces, in
+    fairseq's length order); with INTERRUPT, half of it is written, then INTERRUPT is raised (an
+    exception) or the command fails (an exit status). The empty checkpoint cannot be loaded, so
+    reading it is replaced too (reading real ones is tested above)."""
     processor = spm.SentencePieceProcessor(model_file=str(data / "spm" / "spm.model"))
-    # hypotheses: the reference with its last word dropped on every other line
-    expected = [r if i % 2 else " ".join(r.split()[:-1]) or r for i, r in enumerate(refs)]
 
     def fake_run_logged(cmd, log_path, env=None):
         assert cmd[1:3] == ["-m", "fairseq_cli.generate"] and cmd[3] == str(data / "bin")
         assert "--required-batch-size-multiple" in cmd and "--cpu" in cmd
         lines = []
-        for i in reversed(range(len(expected))):  # fairseq prints batches sorted by length
-            pieces = " ".join(processor.encode(expected[i], out_type=str))
+        for i in reversed(range(len(hyps))):  # fairseq prints batches sorted by length
+            pieces = " ".join(processor.encode(hyps[i], out_type=str))
             lines += [f"S-{i}\tx\n", f"H-{i}\t-0.5\t{pieces}\n", f"D-{i}\t-0.5\tx\n"]
-        lines.append("2026-01-01 | INFO | fairseq_cli.generate | Translated 40 sentences "
+        lines.append(f"2026-01-01 | INFO | fairseq_cli.generate | Translated {len(hyps)} sentences "
                      "(400 tokens) in 2.0s (20.00 sentences/s, 200.00 tokens/s)\n")
+        if interrupt is not None:
+            Path(log_path).write_text("".join(lines[: len(lines) // 2]), encoding="utf-8")
+            if isinstance(interrupt, BaseException):
+                raise interrupt
+            return interrupt, 1.0
         Path(log_path).write_text("".join(lines), encoding="utf-8")
         return 0, 2.5
 
     monkeypatch.setattr(ev, "run_logged", fake_run_logged)
-    # the empty checkpoint cannot be loaded: reading real ones is tested above
     monkeypatch.setattr(ev, "read_checkpoint", lambda args, paths: {
         "info": {"path": str(ckpt), "epoch": 3, "num_updates": 30},
         "provenance": {"checked": False, "note": "", "data": None}, "max_source_positions": None})
+
+
+def test_evaluate_orders_detokenises_and_scores_generate_output(tmp_path, monkeypatch, capsys):
+    """evaluate.py after fairseq-generate, on a fake generate.log with non-trivial BLEU."""
+    data, ckpt, refs = _fake_corpus(tmp_path)
+    # hypotheses: the reference with its last word dropped on every other line
+    expected = [r if i % 2 else " ".join(r.split()[:-1]) or r for i, r in enumerate(refs)]
+    _fake_generation(monkeypatch, data, ckpt, expected)
     out = tmp_path / "eval"
     assert ev.main(["--data", str(data), "--checkpoint", str(ckpt), "--out", str(out), "--cpu",
                     "--beam", "5", "--lenpen", "1.0"]) == 0
@@ -745,8 +835,66 @@ def test_evaluate_orders_detokenises_and_scores_generate_output(tmp_path, monkey
     assert scores["bleu_tok_compound_split"]["score"] == pytest.approx(tok.score, abs=1e-9)
     assert scores["speed"]["sentences_per_second"] == 20.0 and scores["speed"]["seconds"] == 2.0
     assert scores["checkpoint"]["num_updates"] == 30 and scores["decoding"]["beam"] == 5
+    assert scores["checkpoint"]["sha256"] == sha256_of(ckpt)  # what was scored, by content
     assert f"{bleu:6.2f}" in printed and "sentences/s" in printed
     assert scores["files"]["hyp_tok_sha256"] == sha256_of(out / "hyp.tok")
+    assert scores["files"]["generate_log"] == str((out / "generate.log").resolve())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint3.pt", "data", "eval"]  # no staging left
+
+
+def test_evaluate_replaces_earlier_scores_only_with_force(tmp_path, monkeypatch, capsys):
+    data, ckpt, refs = _fake_corpus(tmp_path)
+    out = tmp_path / "eval"
+    args = ["--data", str(data), "--checkpoint", str(ckpt), "--out", str(out), "--cpu"]
+    _fake_generation(monkeypatch, data, ckpt, refs)
+    assert ev.main(args) == 0
+    first = (out / "scores.json").read_bytes()
+    capsys.readouterr()
+
+    # the same checkpoint (by content), decoding and reference: nothing to do, the scores stay
+    assert ev.main(args) == 0
+    captured = capsys.readouterr()
+    assert "nothing to do" in captured.err and "BLEU" in captured.out
+    assert (out / "scores.json").read_bytes() == first
+
+    # another checkpoint into the same folder: refused, naming the file and the way out
+    ckpt.write_bytes(b"another checkpoint")
+    worse = [" ".join(r.split()[:-1]) or r for r in refs]
+    _fake_generation(monkeypatch, data, ckpt, worse)
+    assert ev.main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'scores.json'}: exists" in err and "--force" in err and len(err.splitlines()) == 1
+    assert (out / "scores.json").read_bytes() == first
+
+    assert ev.main(args + ["--force"]) == 0
+    assert read_lines(out / "hyp.txt") == worse
+    assert _scores(out)["checkpoint"]["sha256"] == sha256_of(ckpt)
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), 1], ids=["interrupted", "failed"])
+def test_an_interrupted_evaluation_leaves_the_previous_one_intact(tmp_path, monkeypatch, capsys, interrupt):
+    data, ckpt, refs = _fake_corpus(tmp_path)
+    out = tmp_path / "eval"
+    args = ["--data", str(data), "--checkpoint", str(ckpt), "--out", str(out), "--cpu"]
+    _fake_generation(monkeypatch, data, ckpt, refs)
+    assert ev.main(args) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(before) == set(ev.OUTPUT_FILES)
+
+    _fake_generation(monkeypatch, data, ckpt, refs[::-1], interrupt=interrupt)
+    if isinstance(interrupt, BaseException):
+        with pytest.raises(KeyboardInterrupt):
+            ev.main(args + ["--force"])
+    else:
+        assert ev.main(args + ["--force"]) == 2
+        staged_log = tmp_path / ".eval.incomplete" / "generate.log"
+        assert f"see {staged_log}" in capsys.readouterr().err and staged_log.is_file()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # every file as it was
+    # the next evaluation starts afresh and replaces the earlier one whole
+    _fake_generation(monkeypatch, data, ckpt, refs[::-1])
+    assert ev.main(args + ["--force"]) == 0
+    assert read_lines(out / "hyp.txt") == refs[::-1]
+    assert not (tmp_path / ".eval.incomplete").exists()
 
 
 TRAIN_LOG = """\
@@ -840,6 +988,8 @@ def test_paired_bootstrap_p_values():
     for entry in list(same.values()) + list(better.values()):
         assert 0 < entry["p_value"] <= 1
     assert same["bleu_detok"]["delta"] == 0 and not same["bleu_detok"]["significant_at_0.05"]
+    # identical systems: every resample is at least as extreme as the observed difference, 0
+    assert all(entry["p_value"] == 1.0 and not entry["significant_at_0.05"] for entry in same.values())
     assert better["bleu_detok"]["delta"] > 50 and better["bleu_detok"]["gain_significant_at_0.05"]
     assert better["chrf"]["p_value"] < 0.05
     assert "bs:200" in result["signatures"]["bleu_detok"]

@@ -1,6 +1,8 @@
 """TorchScript export, as fairseq exports its Transformer (torch.jit.script, save, load) and
 decodes with its scripted SequenceGenerator: the ContextPool model gives the eager outputs."""
 
+import functools
+
 import pytest
 import torch
 from fairseq.sequence_generator import SequenceGenerator
@@ -10,12 +12,23 @@ from helpers import build_model, make_dictionary, random_batch
 ATOL = 1e-5  # scripted attention takes fairseq's explicit path, eager torch's fused one
 
 
-@pytest.fixture(scope="module", params=["qkv", "kv"])
-def model(request):
+OPTIONS = {
+    "qkv": dict(contextpool_inputs="qkv"),
+    "kv": dict(contextpool_inputs="kv"),
+    "heads2-kernel3": dict(contextpool_heads=2, contextpool_predictor_kernel=3),
+    "stream": dict(contextpool_placement="stream"),
+}
+
+
+# the decoder caches of the stream placement are the ContextPool's own, covered by the others:
+# its generation test would only add half a minute of compiling
+GENERATION = ["qkv", "kv", "heads2-kernel3"]
+
+
+@functools.lru_cache(maxsize=None)
+def build(name):
     torch.manual_seed(0)
-    model = build_model(
-        "contextpool_transformer_tiny", make_dictionary(), contextpool_inputs=request.param
-    )
+    model = build_model("contextpool_transformer_tiny", make_dictionary(), **OPTIONS[name])
     assert len(model.encoder.layers) == len(model.decoder.layers) == 2  # all pooled
     return model.eval()
 
@@ -25,7 +38,9 @@ def net_input(model):
     return src, src_lengths, prev
 
 
-def test_scripted_forward_equals_eager_and_survives_save_load(model, tmp_path):
+@pytest.mark.parametrize("options", sorted(OPTIONS))
+def test_scripted_forward_equals_eager_and_survives_save_load(options, tmp_path):
+    model = build(options)
     src, src_lengths, prev = net_input(model)
     with torch.no_grad():
         eager = model(src, src_lengths, prev)[0]
@@ -51,8 +66,10 @@ def _graph_has_banded_pool(fn, seen=None):
     return any(_graph_has_banded_pool(next_fn, seen) for next_fn, _ in fn.next_functions)
 
 
-def test_scripted_sequence_generator_equals_eager(model, tmp_path):
+@pytest.mark.parametrize("options", GENERATION)
+def test_scripted_sequence_generator_equals_eager(options, tmp_path):
     """Beam search with incremental decoding: the pool's cache and its beam reordering."""
+    model = build(options)
     dictionary = model.decoder.dictionary
     src, src_lengths, _ = net_input(model)
     sample = {"net_input": {"src_tokens": src, "src_lengths": src_lengths}}

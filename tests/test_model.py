@@ -454,3 +454,28 @@ def test_new_options_have_help():
     helps = {opt: a.help for a in parser._actions for opt in a.option_strings}
     for option in ("--contextpool-heads", "--contextpool-predictor-kernel", "--contextpool-placement"):
         assert helps.get(option), option
+
+
+@pytest.mark.parametrize("inputs", ["qkv", "kv"])
+def test_per_head_attention_gradcheck(inputs):
+    torch.manual_seed(7)
+    pool = ContextPool(4, max_size=2, causal=True, heads=2, predictor_kernel=2)
+    attn = ContextPoolSelfAttention(4, 2, pool=pool, pool_inputs=inputs).double()
+    x = torch.randn(4, 2, 4, dtype=torch.float64, requires_grad=True)
+    mask = make_padding_mask([4, 3], 4)
+    future = torch.triu(torch.full((4, 4), float("-inf"), dtype=torch.float64), 1)
+    params = [attn.q_proj.weight, attn.v_proj.bias, pool.size_proj.weight, pool.weight_proj.bias]
+    assert torch.autograd.gradcheck(
+        lambda x, *p: attn(x, x, x, key_padding_mask=mask, attn_mask=future,
+                           need_weights=False)[0], (x, *params))
+
+
+def test_stream_layer_gradcheck():
+    torch.manual_seed(8)
+    m = build_model(contextpool_placement="stream", contextpool_predictor_kernel=3,
+                    encoder_embed_dim=8, encoder_ffn_embed_dim=8).double()
+    layer = m.encoder.layers[0]
+    x = torch.randn(5, 2, 8, dtype=torch.float64, requires_grad=True)
+    mask = make_padding_mask([5, 3], 5, left_pad=True)
+    params = [layer.pool.size_proj.weight, layer.self_attn.k_proj.weight]
+    assert torch.autograd.gradcheck(lambda x, *p: layer(x, mask), (x, *params))

@@ -81,7 +81,7 @@ def finished(path: str, max_update: int, max_epoch: int) -> int:
     limit = reached_limit(state, max_update, max_epoch)
     if limit:
         value = max_update if limit == "max-update" else max_epoch
-        updates = state["optimizer_history"][-1]["num_updates"]
+        updates = (state.get("optimizer_history") or [{}])[-1].get("num_updates")
         print(f"already at {limit} {value}; nothing to do ({path} holds update {updates}; "
               f"raise --{limit} to train on)")
     return 0

@@ -191,9 +191,9 @@ echo "train.sh: training $ARCH -> $RUN_DIR (log: $RUN_DIR/train.log)"
 # fairseq-train runs as a job train.sh waits for, so that SIGINT or SIGTERM sent to train.sh
 # (kill -INT, a scheduler) stops it: bash runs no trap until a foreground command ends. A
 # background job of a non-interactive shell starts with SIGINT ignored, and Python then never
-# raises KeyboardInterrupt: `env --default-signal=INT` restores it. tee ignores both signals and
-# ends with its input, so the log keeps fairseq's last lines; it is appended, so a resumed run
-# keeps its history. Whatever fairseq saved before the signal stays: re-running resumes.
+# raises KeyboardInterrupt: `env --default-signal=INT` (GNU env) restores it. tee ignores both
+# signals and ends with its input, so the log keeps fairseq's last lines; it is appended, so a
+# resumed run keeps its history. Whatever fairseq saved before the signal stays: re-running resumes.
 SIGNAL="" TRAIN_PID=""
 forward() {
   SIGNAL="$1"

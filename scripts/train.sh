@@ -93,7 +93,7 @@ case "$PRECISION" in
   *) echo "train.sh: --precision must be fp32, fp16 or bf16, got '$PRECISION'" >&2; exit 2 ;;
 esac
 if [[ "$PRECISION" == bf16 && "$CPU" == 1 ]] && ! grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then
-  echo "train.sh: warning: this CPU lists no avx512_bf16/amx_bf16 in /proc/cpuinfo, so bf16 matrix products take a slow fallback (about 40x slower than fp32 on an AVX2-only EPYC, docs/results.md): --precision fp32 is faster here" >&2
+  echo "train.sh: warning: this CPU lists no avx512_bf16/amx_bf16 in /proc/cpuinfo, so bf16 matrix products take a slow fallback (about 20-40x slower than fp32 on an AVX2-only AMD EPYC, docs/results.md): --precision fp32 is faster here" >&2
 fi
 for arg in "${EXTRA[@]}"; do
   case "$arg" in

@@ -455,6 +455,13 @@ def scored_already(sets, paths, checkpoint_sha: str, earlier: list):
     return stored
 
 
+def _scored_checkpoint(scores_path: Path) -> str:
+    try:
+        return json.loads(scores_path.read_text(encoding="utf-8"))["checkpoint"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another evaluation"
+
+
 def staging_folder(out: Path) -> Path:
     """A new, empty staging folder beside OUT (on its file system, so that files move by rename);
     what an earlier interrupted evaluation left there is removed."""
@@ -515,9 +522,8 @@ def evaluate(args) -> list:
                   "the same decoding and references): nothing to do; --force scores again",
                   file=sys.stderr)
             return stored
-        recorded = json.loads(earlier[0].read_text(encoding="utf-8")).get("checkpoint") or {}
         raise EvaluationError(
-            f"{earlier[0]}: exists (the scores of {recorded.get('path', 'another evaluation')}); "
+            f"{earlier[0]}: exists (the scores of {_scored_checkpoint(earlier[0])}); "
             "give --force to replace that evaluation, or another --out"
         )
     checkpoint = read_checkpoint(args, paths[0])

@@ -730,7 +730,7 @@ def build_report(args) -> dict:
             "method": "sacrebleu.significance.PairedTest(test_type='bs'): paired bootstrap "
             "resampling of each run's main hyp.txt against the baseline's, same resampled "
             "sentence sets for both; p = (count of centred resampled |differences| > observed "
-            "|difference| + 1) / (n_samples + 1)",
+            "|difference| + 1) / (n_samples + 1), and 1 when the observed difference is 0",
             "sacrebleu_version": sacrebleu.__version__,
             "n_samples": args.bootstrap_samples,
             "seed": seed,

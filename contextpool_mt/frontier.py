@@ -413,8 +413,9 @@ def render(report: dict) -> str:
             missing = EXPECTED_SEEDS - len(p["seeds"])
             seeds = ",".join(map(str, p["seeds"])) + (f" ({missing} missing)" if missing > 0 else "")
             cost, speed, comp = p["cost"] or {}, p["speed"] or {}, p["comparisons"]
-            neighbours_text = "<br>".join(_comparison(comp.get(k)) for k in
-                                          ("slower_transformer", "faster_transformer") if comp.get(k))
+            neighbours_text = "<br>".join(f"{side}: {_comparison(comp.get(key))}" for side, key in
+                                          (("slower", "slower_transformer"), ("faster", "faster_transformer"))
+                                          if comp.get(key))
             lines.append(
                 f"| {p['line']} `{p['config']}` | {seeds} | {_pm(p['bleu_mean_sd'])} "
                 f"| {_pm(p['chrf_mean_sd'])} | {_fmt(p['params'], ',')} "
@@ -456,8 +457,9 @@ def plot_frontier(report: dict, path: Path, part: str):
     plt = pyplot()
     flops_key, flops_label = {"train": ("train_gflops", "training GFLOPs per target token"),
                               "decode": ("decode_gflops", "decoding GFLOPs per output token")}[part]
-    speed_key, speed_label = {"train": ("wps", "training words/s (benchmark)"),
-                              "decode": ("sentences_per_s", "generation sentences/s (benchmark)")}[part]
+    measured = f"benchmark, {report['benchmark']['precision']}" if report["benchmark"] else "benchmark"
+    speed_key, speed_label = {"train": ("wps", f"training words/s ({measured})"),
+                              "decode": ("sentences_per_s", f"generation sentences/s ({measured})")}[part]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
     for ax, value, label in ((axes[0], lambda p: (p["cost"] or {}).get(flops_key), flops_label),
                              (axes[1], lambda p: (p["speed"] or {}).get(speed_key), speed_label)):

@@ -207,7 +207,8 @@ if [[ "$PRINT" == 1 ]]; then
 fi
 
 # Every run is a background job in a process group of its own (job control), so that a stop
-# reaches all of it: train.sh, fairseq-train and its tee, the scoring commands.
+# reaches all of it: train.sh, fairseq-train and its tee, the scoring commands. Its stdin is
+# /dev/null: a job of another process group that read the terminal would be stopped (SIGTTIN).
 set -m
 pids=()
 stop() {
@@ -224,7 +225,7 @@ trap 'stop TERM 143' TERM
 mkdir -p "$RUNS" "$ARTEFACTS"
 if [[ "$PILOT" == 1 ]]; then
   echo "[$(date +%H:%M:%S)] pilot: baseline_s1 until valid BLEU stops improving (log: $RUNS/baseline_s1/train.log)"
-  ( on_stop; lock baseline_s1 && train baseline_s1 1 40 --patience 6 ) &
+  ( on_stop; lock baseline_s1 && train baseline_s1 1 40 --patience 6 ) < /dev/null &
   pids=($!)
   wait "${pids[0]}"
   pids=()
@@ -236,7 +237,7 @@ echo "== [$(date +%H:%M:%S)] $(wc -w <<< "$CONFIGS") configurations x seeds ($SE
 failed=0
 for seed in $SEEDS; do
   for config in $CONFIGS; do
-    one "${config}_s$seed" "$seed" &
+    one "${config}_s$seed" "$seed" < /dev/null &
     pids+=($!)
     if (( ${#pids[@]} >= JOBS )); then
       wait "${pids[0]}" || failed=1

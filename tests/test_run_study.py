@@ -27,6 +27,10 @@ TABLE = REPO / "configs" / "study" / "configurations.txt"
 COMMITTED = REPO / "docs" / "results" / "study-bf16"
 SWEEP = ["baseline_1x1", "baseline_2x2", "contextpool_1x1", "contextpool_2x2",
          "lightconv_1x1", "lightconv_2x2", "dynamicconv_1x1", "dynamicconv_2x2"]
+# issue 24's screen: configuration -> (the option it changes, its parsed value)
+VARIANTS = {"cp_heads4": ("contextpool_heads", 4), "cp_kernel3": ("contextpool_predictor_kernel", 3),
+            "cp_stream": ("contextpool_placement", "stream"),
+            "cp_enc_only": ("contextpool_decoder_layers", "none")}
 
 
 def env(**extra):
@@ -150,6 +154,8 @@ def test_sweep_configurations_keep_the_first_kernels_and_build(tmp_path, fake_da
     from fairseq import options
     from fairseq.models import ARCH_MODEL_REGISTRY
 
+    from fairseq_plugins.modules import ContextPool
+
     from helpers import make_dictionary
 
     rows = table()
@@ -175,6 +181,12 @@ def test_sweep_configurations_keep_the_first_kernels_and_build(tmp_path, fake_da
             assert args.encoder_conv_type == ("dynamic" if name.startswith("dynamic") else "lightweight")
         built = ARCH_MODEL_REGISTRY[args.arch].build_model(args, task)
         assert len(built.encoder.layers) == args.encoder_layers, name
+        if name in VARIANTS:  # issue 24's screen: the option reaches every pooled layer
+            option, value = VARIANTS[name]
+            assert getattr(args, option) == value, name
+            pools = {part: [m for m in getattr(built, part).modules() if isinstance(m, ContextPool)]
+                     for part in ("encoder", "decoder")}
+            assert len(pools["encoder"]) == 3 and len(pools["decoder"]) == (name != "cp_enc_only") * 3
 
 
 def test_unknown_configuration_names_the_known_ones(fake_data, tmp_path):

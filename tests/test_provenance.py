@@ -19,7 +19,7 @@ import pytest
 import fairseq_plugins  # noqa: F401  (registers the tasks, allowlists checkpoint contents)
 from fairseq_plugins.checkpoint_loading import load_checkpoint
 from fairseq_plugins.corpus_fingerprint import spm_content_sha256
-from helpers import cli_env, write_reversal_corpus
+from helpers import binarize, cli_env, write_reversal_corpus
 
 from contextpool_mt import average as avg
 from contextpool_mt import evaluate as ev
@@ -128,8 +128,6 @@ def test_the_bf16_task_records_its_corpus_too(tmp_path):
     from fairseq_plugins.tasks import TranslationBF16Task, TranslationProvenanceTask
 
     write_reversal_corpus(tmp_path, {"train": 20, "valid": 4})
-    from helpers import binarize
-
     binarize(tmp_path)
     bin_dir = tmp_path / "data-bin"
     for task_class in (TranslationProvenanceTask, TranslationBF16Task):

@@ -1,13 +1,22 @@
 """Careless ContextPool options: layer selections that name no layer, and a pooling support far
 beyond any sentence (issue 25, item 11)."""
 
+import argparse
+import os
+import subprocess
+
 import pytest
 import torch
+from fairseq.models import ARCH_CONFIG_REGISTRY
 
+from fairseq_plugins.models.contextpool_transformer import ContextPoolOptionError
 from fairseq_plugins.modules import context_pool
 from fairseq_plugins.modules.context_pool import ContextPool
-from helpers import build_model
+from helpers import BIN, build_model, cli_env
 from reference import reference_context_pool
+
+USER_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "fairseq_plugins")
 
 
 def parse(tmp_path, *options):
@@ -33,11 +42,48 @@ def test_bad_layer_syntax_is_an_argparse_error(tmp_path, capsys, option, value):
 
 
 @pytest.mark.parametrize("side", ["encoder", "decoder"])
-def test_layer_out_of_range_fails_right_after_parsing(tmp_path, side):
-    """The layer count is the architecture's (or --encoder-layers'), known after parsing: the
-    architecture refuses the selection before any data or model is loaded."""
-    with pytest.raises(ValueError) as err:
-        parse(tmp_path, f"--{side}-layers", "3", f"--contextpool-{side}-layers", "1,5")
+@pytest.mark.parametrize("count", [["--{side}-layers", "3"], []], ids=["given", "arch-default"])
+def test_layer_out_of_range_is_an_argparse_error(tmp_path, capsys, side, count):
+    """The layer count is --encoder-layers' or the architecture's default (tiny: 2), known only
+    after parsing: the architecture refuses the selection right after it, before any data or
+    model is loaded, as the parser's usage error."""
+    layers = 3 if count else 2
+    with pytest.raises(SystemExit) as exit_:
+        # the selection before the count: the check does not depend on the order
+        parse(tmp_path, f"--contextpool-{side}-layers", "1,5", *[c.format(side=side) for c in count])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith(
+        f"error: argument --contextpool-{side}-layers: '1,5' names layer 5, but the model has "
+        f"{layers} {side} layers: give all, none or indices in 0..{layers - 1}"), err
+
+
+def test_layer_out_of_range_in_fairseq_train_is_one_line(tmp_path):
+    """The command a user types: fairseq-train's usage and one error line, exit code 2, no
+    traceback (before: a ValueError traceback)."""
+    for lang in ("en", "de"):
+        (tmp_path / f"dict.{lang}.txt").write_text("a 1\n")
+    proc = subprocess.run(
+        [os.path.join(BIN, "fairseq-train"), str(tmp_path), "--user-dir", USER_DIR,
+         "--arch", "contextpool_transformer_tiny", "--encoder-layers", "3",
+         "--contextpool-encoder-layers", "5", "--cpu"],
+        capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [
+        "fairseq-train: error: argument --contextpool-encoder-layers: '5' names layer 5, but the "
+        "model has 3 encoder layers: give all, none or indices in 0..2"], proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("side", ["encoder", "decoder"])
+def test_layer_out_of_range_outside_a_command_line_is_a_value_error(side):
+    """Python callers (and hydra configs) of the architecture get a ValueError naming the
+    option, the value and the range, as before."""
+    args = argparse.Namespace(**{f"{side}_layers": 3, f"contextpool_{side}_layers": "1,5"})
+    with pytest.raises(ContextPoolOptionError) as err:
+        ARCH_CONFIG_REGISTRY["contextpool_transformer_tiny"](args)
+    assert isinstance(err.value, ValueError)
     assert str(err.value) == (
         f"contextpool_{side}_layers (--contextpool-{side}-layers) '1,5' names layer 5, but the "
         f"model has 3 {side} layers: give all, none or indices in 0..2")

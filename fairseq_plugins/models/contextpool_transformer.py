@@ -8,6 +8,7 @@ model *is* the plain Transformer: same modules, parameters and outputs.
 """
 
 import argparse
+import weakref
 from dataclasses import dataclass, field, fields
 from typing import FrozenSet, Optional
 
@@ -125,10 +126,24 @@ def _layer_selection(text) -> str:
     return text
 
 
+class ContextPoolOptionError(ValueError):
+    """A ContextPool option whose value the model cannot use.
+
+    ``option`` names it ('--contextpool-encoder-layers'), ``problem`` says what is wrong with
+    the value; the message names the option as both its config field and its flag.
+    """
+
+    def __init__(self, option: str, problem: str):
+        self.option = option
+        self.problem = problem
+        super().__init__(f"{option[2:].replace('-', '_')} ({option}) {problem}")
+
+
 def parse_layer_selection(spec: str, num_layers: int, option: str) -> FrozenSet[int]:
     """Turns 'all' / 'none' / '0,2,5' into a set of layer indices in 0..num_layers - 1.
 
-    ``option`` ('contextpool-encoder-layers') names the option in the ValueError for a bad spec.
+    ``option`` ('contextpool-encoder-layers') names the option in the ValueError for a bad spec;
+    an index out of range is a :class:`ContextPoolOptionError`.
     """
     if spec is None:
         raise ValueError(f"--{option} is not set; build the model through its architecture")
@@ -141,12 +156,40 @@ def parse_layer_selection(spec: str, num_layers: int, option: str) -> FrozenSet[
         return frozenset(range(num_layers))
     bad = sorted(i for i in indices if i >= num_layers)
     if bad:
-        raise ValueError(
-            f"{name} {spec!r} names layer {', '.join(map(str, bad))}, but the model has "
+        raise ContextPoolOptionError(
+            f"--{option}",
+            f"{spec!r} names layer {', '.join(map(str, bad))}, but the model has "
             f"{num_layers} {option.split('-')[1]} layers: give all, none or indices in "
-            f"0..{num_layers - 1}"
+            f"0..{num_layers - 1}",
         )
     return indices
+
+
+LAYER_SELECTIONS = ("contextpool_encoder_layers", "contextpool_decoder_layers")
+
+
+class _ReadLayerSelection(argparse.Action):
+    """argparse action of --contextpool-{encoder,decoder}-layers: stores the value and
+    remembers which parser read it into which namespace.
+
+    The indices can only be checked against the layer count once the architecture has set it,
+    after parsing (``check_layer_selections``); this lets that check report a selection given
+    on the command line as the parser's own usage error, as for any other bad option value.
+    """
+
+    read_by = None  # (weak reference to the latest namespace, the parser that filled it)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        _ReadLayerSelection.read_by = (weakref.ref(namespace), parser)
+
+    @staticmethod
+    def parser_of(args) -> Optional[argparse.ArgumentParser]:
+        """The parser that read a layer selection into ``args``; None if none did."""
+        if _ReadLayerSelection.read_by is None:
+            return None
+        namespace, parser = _ReadLayerSelection.read_by
+        return parser if namespace() is args else None
 
 
 def wrap_layer(layer, cfg):
@@ -204,12 +247,20 @@ class ContextPoolTransformerModel(TransformerModel):
     @classmethod
     def add_args(cls, parser):
         super().add_args(parser)
-        # defaults are filled in by the architectures (contextpool_defaults)
+        # the layer selections first, with the action that lets check_layer_selections report
+        # a layer out of range as a usage error (gen_parser_from_dataclass skips options that
+        # exist); defaults are filled in by the architectures (contextpool_defaults)
+        for fld in fields(ContextPoolConfig):
+            if fld.name in LAYER_SELECTIONS:
+                parser.add_argument(
+                    "--" + fld.name.replace("_", "-"), action=_ReadLayerSelection,
+                    type=_layer_selection, help=fld.metadata["help"],
+                )
         gen_parser_from_dataclass(parser, ContextPoolConfig(), delete_default=True)
         for action in parser._actions:  # checked while parsing: argparse names the option
             for option in action.option_strings:
-                if option in OPTION_TYPES:
-                    action.type = OPTION_TYPES[option]
+                if option in POSITIVE_OPTIONS:
+                    action.type = POSITIVE_OPTIONS[option]
 
     @classmethod
     def build_model(cls, args, task):
@@ -283,12 +334,6 @@ POSITIVE_OPTIONS = {
     "--contextpool-heads": _at_least_one("the number of pools per layer", 1),
     "--contextpool-predictor-kernel": _at_least_one("the tokens each prediction reads", 1),
 }
-# argparse types of the other checked options
-OPTION_TYPES = {
-    **POSITIVE_OPTIONS,
-    "--contextpool-encoder-layers": _layer_selection,
-    "--contextpool-decoder-layers": _layer_selection,
-}
 
 
 def contextpool_defaults(args):
@@ -307,12 +352,22 @@ def contextpool_defaults(args):
 
 def check_layer_selections(args):
     """The pooled layers against the layer counts, which the architecture has just set: for
-    fairseq-train this runs right after parsing, before anything is loaded."""
-    for side in ("encoder", "decoder"):
-        parse_layer_selection(
-            getattr(args, f"contextpool_{side}_layers"), getattr(args, f"{side}_layers"),
-            f"contextpool-{side}-layers",
-        )
+    fairseq-train this runs right after parsing, before anything is loaded.
+
+    A layer out of range given on the command line is the parser's usage error (one line,
+    exit code 2, as argparse reports a bad value); otherwise a :class:`ContextPoolOptionError`.
+    """
+    try:
+        for side in ("encoder", "decoder"):
+            parse_layer_selection(
+                getattr(args, f"contextpool_{side}_layers"), getattr(args, f"{side}_layers"),
+                f"contextpool-{side}-layers",
+            )
+    except ContextPoolOptionError as err:
+        parser = _ReadLayerSelection.parser_of(args)
+        if parser is None:
+            raise
+        parser.error(f"argument {err.option}: {err.problem}")
 
 
 def check_option_combinations(args):

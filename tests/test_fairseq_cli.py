@@ -85,6 +85,9 @@ def test_hydra_train_with_project_config(data_bin, repo_root):
     state = torch.load(save / "checkpoint_last.pt", weights_only=True)
     pools = [k for k in state["model"] if k.endswith(".pool.size_proj.bias")]
     assert len(pools) == 4  # 2 encoder + 2 decoder layers
+    # the config's task records the corpus in every checkpoint, as train.sh's does
+    record = state["task_state"]["data_provenance"]
+    assert record["source_lang"] == "en" and record["target_lang"] == "de", record
     out = run(["fairseq-generate", "bin", "--user-dir", os.path.join(repo_root, "fairseq_plugins"),
                "--path", str(save / "checkpoint_last.pt"), "--beam", "2", "--cpu", "--max-tokens", "600",
                "--required-batch-size-multiple", "1"],

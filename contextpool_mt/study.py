@@ -62,6 +62,7 @@ import sys
 from pathlib import Path
 
 from contextpool_mt.checkpoints import scored_checkpoint_is_of_run
+from contextpool_mt.corpus import binarised_folder_error
 from contextpool_mt.plotting import pyplot
 from contextpool_mt.provenance import sha256_of
 from contextpool_mt.text import read_lines
@@ -648,6 +649,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        # cost, report and frontier read the prepared corpus (DATA), not its bin/ (train.sh's)
+        if getattr(args, "data", None) and (wrong_layout := binarised_folder_error(str(args.data))):
+            raise StudyError(wrong_layout)
         if args.command == "curve":
             try:
                 epochs = parse_train_log(args.run_dir / "train.log")["epochs"]

@@ -49,6 +49,11 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ -n "$DATA" && -n "$OUT" && -n "$EPOCHS" && ${#RUNS[@]} -gt 0 ]] || { usage >&2; exit 2; }
+source "$REPO/scripts/lib/python.sh"
+# DATA/bin (what train.sh reads) given for DATA: the one line the cpmt-* commands give
+LAYOUT_ERROR="$("$PY" -c 'import sys; from contextpool_mt.corpus import binarised_folder_error
+print(binarised_folder_error(sys.argv[1]) or "")' "$DATA")"
+[[ -z "$LAYOUT_ERROR" ]] || { echo "run_comparison.sh: $LAYOUT_ERROR" >&2; exit 2; }
 [[ -d "$DATA/bin" ]] || { echo "run_comparison.sh: $DATA/bin not found: prepare the corpus first (cpmt-prepare-corpus)" >&2; exit 2; }
 (( AVG >= 1 && AVG <= EPOCHS )) || { echo "run_comparison.sh: --avg $AVG must be in 1..--epochs $EPOCHS" >&2; exit 2; }
 for spec in "${RUNS[@]}"; do
@@ -56,7 +61,6 @@ for spec in "${RUNS[@]}"; do
     echo "run_comparison.sh: --run '$spec' is not NAME=ARCH [fairseq args]" >&2; exit 2; }
 done
 
-source "$REPO/scripts/lib/python.sh"
 CORES="$(nproc 2>/dev/null || echo 2)"
 THREADS=$(( CORES / JOBS > 0 ? CORES / JOBS : 1 ))
 mkdir -p "$OUT"

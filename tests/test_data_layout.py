@@ -39,17 +39,24 @@ def test_train_sh_given_the_prepared_corpus_names_its_bin_folder(corpus, tmp_pat
 
 
 @pytest.mark.parametrize("command", [
-    ["cpmt-evaluate", "--checkpoint", "{tmp}/checkpoint_best.pt", "--out", "{tmp}/eval"],
-    ["cpmt-compare", "--run", "base={tmp}/run", "--out", "{tmp}/report"],
-    ["cpmt-inspect-pools", "--checkpoint", "{tmp}/checkpoint_best.pt", "--out", "{tmp}/pools"],
-])
+    ["{bin}/cpmt-evaluate", "--checkpoint", "{tmp}/checkpoint_best.pt", "--out", "{tmp}/eval"],
+    ["{bin}/cpmt-compare", "--run", "base={tmp}/run", "--out", "{tmp}/report"],
+    ["{bin}/cpmt-inspect-pools", "--checkpoint", "{tmp}/checkpoint_best.pt", "--out", "{tmp}/pools"],
+    ["{bin}/cpmt-study", "cost", "--command", "{tmp}/command.txt", "--out", "{tmp}/cost.json"],
+    ["{bin}/cpmt-study", "report", "--artefacts", "{tmp}/artefacts", "--out", "{tmp}/report"],
+    ["{bin}/cpmt-study", "frontier", "--artefacts", "{tmp}/artefacts", "--out", "{tmp}/frontier"],
+    ["bash", "{repo}/scripts/run_comparison.sh", "--out", "{tmp}/comparison", "--epochs", "1",
+     "--run", "base=transformer_tiny"],
+], ids=lambda command: " ".join(os.path.basename(arg) for arg in command[:2]))
 def test_cpmt_commands_given_the_bin_folder_name_the_corpus_folder(corpus, tmp_path, command):
-    argv = [os.path.join(BIN, command[0]), "--data", str(corpus / "bin")]
-    argv += [arg.format(tmp=tmp_path) for arg in command[1:]]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=cli_env(), timeout=120)
+    argv = [arg.format(bin=BIN, repo=REPO, tmp=tmp_path) for arg in command]
+    (tmp_path / "artefacts").mkdir()  # study artefacts that exist: --data is what is wrong
+    proc = subprocess.run(argv + ["--data", str(corpus / "bin")], capture_output=True, text=True,
+                          env=cli_env(), timeout=120)
     assert proc.returncode != 0
     error = proc.stderr.strip()
     assert "\n" not in error and "Traceback" not in error, error
     assert f"--data {corpus / 'bin'} is the binarised folder" in error
     assert f"give --data {corpus} (the prepared corpus: the folder with bin/, spm/, raw/)" in error
-    assert not any(path.name in ("eval", "report", "pools") for path in tmp_path.iterdir())
+    written = ("eval", "report", "pools", "cost.json", "frontier", "comparison")
+    assert not any(path.name in written for path in tmp_path.iterdir())

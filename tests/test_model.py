@@ -146,12 +146,13 @@ def test_incremental_decoding_equals_full_forward(inputs, normalize, max_size):
     torch.testing.assert_close(steps, full, rtol=1e-5, atol=1e-5)
 
 
-def test_incremental_state_follows_beam_reordering():
+def _check_beam_reordering(**options):
+    """Four cached steps, a beam reorder, three more steps: equal to the full forward of the
+    reordered prefixes (three beam hypotheses of one source sentence, as in beam search)."""
     d = make_dictionary()
     torch.manual_seed(2)
-    m = build_model(contextpool_max_size=2).eval()
+    m = build_model(contextpool_max_size=2, **options).eval()
     src, lengths, prev = random_batch(d, batch_size=3, tgt_len=7)
-    # three beam hypotheses of one source sentence, as in fairseq's beam search
     src, lengths = src[:1].expand(3, -1), lengths[:1].expand(3)
     prev = torch.where(prev == d.pad(), torch.full_like(prev, d.nspecial), prev)
     order = torch.tensor([2, 0, 0])
@@ -163,9 +164,14 @@ def test_incremental_state_follows_beam_reordering():
         m.decoder.reorder_incremental_state_scripting(state, order)
         enc_r = m.encoder.reorder_encoder_out(enc, order)
         prev_r = prev.index_select(0, order)
-        outs = [m.decoder(prev_r[:, : t + 1], encoder_out=enc_r, incremental_state=state)[0] for t in range(4, 7)]
+        outs = [m.decoder(prev_r[:, : t + 1], encoder_out=enc_r, incremental_state=state)[0]
+                for t in range(4, 7)]
         full, _ = m.decoder(prev_r, encoder_out=enc_r)
     torch.testing.assert_close(torch.cat(outs, 1), full[:, 4:], rtol=1e-5, atol=1e-5)
+
+
+def test_incremental_state_follows_beam_reordering():
+    _check_beam_reordering()
 
 
 def test_decoder_is_causal_end_to_end():
@@ -258,25 +264,7 @@ def test_variant_incremental_decoding_equals_full_forward(variant):
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_variant_incremental_state_follows_beam_reordering(variant):
-    d = make_dictionary()
-    torch.manual_seed(2)
-    m = build_model(contextpool_max_size=2, **VARIANTS[variant]).eval()
-    src, lengths, prev = random_batch(d, batch_size=3, tgt_len=7)
-    src, lengths = src[:1].expand(3, -1), lengths[:1].expand(3)
-    prev = _no_pad_prev(d, prev)
-    order = torch.tensor([2, 0, 0])
-    with torch.no_grad():
-        enc = m.encoder(src, src_lengths=lengths)
-        state = {}
-        for t in range(4):
-            m.decoder(prev[:, : t + 1], encoder_out=enc, incremental_state=state)
-        m.decoder.reorder_incremental_state_scripting(state, order)
-        enc_r = m.encoder.reorder_encoder_out(enc, order)
-        prev_r = prev.index_select(0, order)
-        outs = [m.decoder(prev_r[:, : t + 1], encoder_out=enc_r, incremental_state=state)[0]
-                for t in range(4, 7)]
-        full, _ = m.decoder(prev_r, encoder_out=enc_r)
-    torch.testing.assert_close(torch.cat(outs, 1), full[:, 4:], rtol=1e-5, atol=1e-5)
+    _check_beam_reordering(**VARIANTS[variant])
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -169,13 +169,16 @@ def test_hydra_train_with_stream_placement(trained):
 
 @pytest.mark.parametrize("options, message", [
     (["--contextpool-placement", "stream", "--contextpool-inputs", "kv"],
-     "--contextpool-placement stream pools the layer input itself"),
-    (["--contextpool-heads", "3"], "--contextpool-heads 3 must divide --encoder-attention-heads 2"),
+     "argument --contextpool-placement: stream pools the layer input itself"),
+    (["--contextpool-heads", "3"],
+     "argument --contextpool-heads: 3 must divide --encoder-attention-heads 2"),
 ])
 def test_fairseq_train_refuses_contradicting_options(trained, tmp_path, options, message):
+    """A usage error (one line, exit code 2, no traceback), before any data is read."""
     proc = run([tool("fairseq-train"), "data/bin", "--user-dir", USER_DIR, "--arch",
                 "contextpool_transformer_tiny", *options, *TRAIN, "--save-dir", str(tmp_path)],
                trained, check=False)
-    assert proc.returncode != 0
-    assert message in proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"fairseq-train: error: {message}")
     assert not (tmp_path / "checkpoint_last.pt").exists()

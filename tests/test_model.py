@@ -395,12 +395,12 @@ def test_per_head_attention_weights_when_asked():
 
 @pytest.mark.parametrize("overrides, message", [
     (dict(contextpool_placement="stream", contextpool_inputs="kv"),
-     "--contextpool-placement stream .* needs --contextpool-inputs qkv, got 'kv'"),
+     r"\(--contextpool-placement\) stream .* needs --contextpool-inputs qkv, got 'kv'"),
     (dict(contextpool_placement="stream", contextpool_heads=2),
-     "--contextpool-placement stream .* needs --contextpool-heads 1, got 2"),
-    (dict(contextpool_heads=3), "--contextpool-heads 3 must divide --encoder-attention-heads 2"),
+     r"\(--contextpool-placement\) stream .* needs --contextpool-heads 1, got 2"),
+    (dict(contextpool_heads=3), r"\(--contextpool-heads\) 3 must divide --encoder-attention-heads 2"),
     (dict(contextpool_heads=4, encoder_attention_heads=4, contextpool_encoder_layers="0"),
-     "--contextpool-heads 4 must divide --decoder-attention-heads 2"),
+     r"\(--contextpool-heads\) 4 must divide --decoder-attention-heads 2"),
     (dict(contextpool_heads=0), r"contextpool_heads \(--contextpool-heads\) must be >= 1"),
     (dict(contextpool_predictor_kernel=0),
      r"contextpool_predictor_kernel \(--contextpool-predictor-kernel\) must be >= 1"),

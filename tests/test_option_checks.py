@@ -76,6 +76,55 @@ def test_layer_out_of_range_in_fairseq_train_is_one_line(tmp_path):
         "model has 3 encoder layers: give all, none or indices in 0..2"], proc.stderr[-2000:]
 
 
+CONTRADICTIONS = [
+    (["--contextpool-placement", "stream", "--contextpool-inputs", "kv"],
+     "argument --contextpool-placement: stream pools the layer input itself, so attention reads "
+     "pooled queries, keys and values: it needs --contextpool-inputs qkv, got 'kv'"),
+    (["--contextpool-placement", "stream", "--contextpool-heads", "2"],
+     "argument --contextpool-placement: stream pools the layer input, before the attention heads "
+     "exist: it needs --contextpool-heads 1, got 2"),
+    (["--contextpool-heads", "3"],
+     "argument --contextpool-heads: 3 must divide --encoder-attention-heads 2: each pool serves "
+     "a group of attention heads"),
+]
+
+
+@pytest.mark.parametrize("options, message", CONTRADICTIONS)
+def test_contradicting_options_in_fairseq_train_are_one_line(tmp_path, options, message):
+    """Options that contradict each other or the model: fairseq-train's usage and one error
+    line, exit code 2, no traceback, before anything is loaded (before: a ValueError traceback
+    from build_model)."""
+    for lang in ("en", "de"):
+        (tmp_path / f"dict.{lang}.txt").write_text("a 1\n")
+    proc = subprocess.run(
+        [os.path.join(BIN, "fairseq-train"), str(tmp_path), "--user-dir", USER_DIR,
+         "--arch", "contextpool_transformer_tiny", *options, "--cpu"],
+        capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [f"fairseq-train: error: {message}"], proc.stderr[-2000:]
+
+
+def test_contradiction_is_reported_by_the_parser_that_read_the_options(tmp_path, capsys):
+    """The recording does not depend on which ContextPool option was typed: here only
+    --contextpool-heads, which the model's head count contradicts."""
+    with pytest.raises(SystemExit) as exit_:
+        parse(tmp_path, "--encoder-attention-heads", "4", "--contextpool-heads", "3")
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "error: argument --contextpool-heads: 3 must divide --encoder-attention-heads 4: each "
+        "pool serves a group of attention heads")
+
+
+def test_contradiction_outside_a_command_line_is_a_value_error():
+    """Python callers (and hydra configs) of the architecture get ContextPoolOptionError."""
+    args = argparse.Namespace(contextpool_placement="stream", contextpool_inputs="kv")
+    with pytest.raises(ContextPoolOptionError, match=r"^contextpool_placement "
+                       r"\(--contextpool-placement\) stream .* needs --contextpool-inputs qkv"):
+        ARCH_CONFIG_REGISTRY["contextpool_transformer_tiny"](args)
+
+
 @pytest.mark.parametrize("side", ["encoder", "decoder"])
 def test_layer_out_of_range_outside_a_command_line_is_a_value_error(side):
     """Python callers (and hydra configs) of the architecture get a ValueError naming the

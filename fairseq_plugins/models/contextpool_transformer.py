@@ -10,10 +10,10 @@ model *is* the plain Transformer: same modules, parameters and outputs.
 import argparse
 import weakref
 from dataclasses import dataclass, field, fields
+from enum import Enum
 from typing import FrozenSet, Optional
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
-from fairseq.dataclass.utils import gen_parser_from_dataclass
 from fairseq.distributed import fsdp_wrap
 from fairseq.models import register_model, register_model_architecture
 from fairseq.models.transformer import (
@@ -165,30 +165,28 @@ def parse_layer_selection(spec: str, num_layers: int, option: str) -> FrozenSet[
     return indices
 
 
-LAYER_SELECTIONS = ("contextpool_encoder_layers", "contextpool_decoder_layers")
+class _ReadContextPoolOption(argparse.Action):
+    """argparse action of every ContextPool option: stores the value and remembers which parser
+    read it into which namespace.
 
-
-class _ReadLayerSelection(argparse.Action):
-    """argparse action of --contextpool-{encoder,decoder}-layers: stores the value and
-    remembers which parser read it into which namespace.
-
-    The indices can only be checked against the layer count once the architecture has set it,
-    after parsing (``check_layer_selections``); this lets that check report a selection given
-    on the command line as the parser's own usage error, as for any other bad option value.
+    Some checks can only run once the architecture has set the layer and head counts, after
+    parsing (``check_options``): a layer index out of range, options that contradict each other
+    or the model. Each needs at least one ContextPool option on the command line, so this lets
+    that check report it as the parser's own usage error, as for any other bad option value.
     """
 
     read_by = None  # (weak reference to the latest namespace, the parser that filled it)
 
     def __call__(self, parser, namespace, values, option_string=None):
         setattr(namespace, self.dest, values)
-        _ReadLayerSelection.read_by = (weakref.ref(namespace), parser)
+        _ReadContextPoolOption.read_by = (weakref.ref(namespace), parser)
 
     @staticmethod
     def parser_of(args) -> Optional[argparse.ArgumentParser]:
-        """The parser that read a layer selection into ``args``; None if none did."""
-        if _ReadLayerSelection.read_by is None:
+        """The parser that read a ContextPool option into ``args``; None if none did."""
+        if _ReadContextPoolOption.read_by is None:
             return None
-        namespace, parser = _ReadLayerSelection.read_by
+        namespace, parser = _ReadContextPoolOption.read_by
         return parser if namespace() is args else None
 
 
@@ -247,20 +245,21 @@ class ContextPoolTransformerModel(TransformerModel):
     @classmethod
     def add_args(cls, parser):
         super().add_args(parser)
-        # the layer selections first, with the action that lets check_layer_selections report
-        # a layer out of range as a usage error (gen_parser_from_dataclass skips options that
-        # exist); defaults are filled in by the architectures (contextpool_defaults)
+        # every option through _ReadContextPoolOption, so that check_options can report what
+        # it finds after parsing as a usage error; a value that is wrong on its own is refused
+        # while parsing (OPTION_TYPES); defaults are filled in by the architectures
+        # (contextpool_defaults)
         for fld in fields(ContextPoolConfig):
-            if fld.name in LAYER_SELECTIONS:
-                parser.add_argument(
-                    "--" + fld.name.replace("_", "-"), action=_ReadLayerSelection,
-                    type=_layer_selection, help=fld.metadata["help"],
-                )
-        gen_parser_from_dataclass(parser, ContextPoolConfig(), delete_default=True)
-        for action in parser._actions:  # checked while parsing: argparse names the option
-            for option in action.option_strings:
-                if option in POSITIVE_OPTIONS:
-                    action.type = POSITIVE_OPTIONS[option]
+            if not fld.name.startswith("contextpool_"):
+                continue  # FairseqDataclass's _name
+            option = "--" + fld.name.replace("_", "-")
+            is_choice = isinstance(fld.type, type) and issubclass(fld.type, Enum)
+            parser.add_argument(
+                option, action=_ReadContextPoolOption,
+                type=str if is_choice else OPTION_TYPES.get(option, fld.type),
+                choices=[choice.value for choice in fld.type] if is_choice else None,
+                help=fld.metadata["help"],
+            )
 
     @classmethod
     def build_model(cls, args, task):
@@ -334,6 +333,12 @@ POSITIVE_OPTIONS = {
     "--contextpool-heads": _at_least_one("the number of pools per layer", 1),
     "--contextpool-predictor-kernel": _at_least_one("the tokens each prediction reads", 1),
 }
+# argparse types of the options checked while parsing
+OPTION_TYPES = {
+    **POSITIVE_OPTIONS,
+    "--contextpool-encoder-layers": _layer_selection,
+    "--contextpool-decoder-layers": _layer_selection,
+}
 
 
 def contextpool_defaults(args):
@@ -351,38 +356,29 @@ def contextpool_defaults(args):
 
 
 def check_layer_selections(args):
-    """The pooled layers against the layer counts, which the architecture has just set: for
-    fairseq-train this runs right after parsing, before anything is loaded.
-
-    A layer out of range given on the command line is the parser's usage error (one line,
-    exit code 2, as argparse reports a bad value); otherwise a :class:`ContextPoolOptionError`.
-    """
-    try:
-        for side in ("encoder", "decoder"):
-            parse_layer_selection(
-                getattr(args, f"contextpool_{side}_layers"), getattr(args, f"{side}_layers"),
-                f"contextpool-{side}-layers",
-            )
-    except ContextPoolOptionError as err:
-        parser = _ReadLayerSelection.parser_of(args)
-        if parser is None:
-            raise
-        parser.error(f"argument {err.option}: {err.problem}")
+    """The pooled layers against the layer counts; raises :class:`ContextPoolOptionError`."""
+    for side in ("encoder", "decoder"):
+        parse_layer_selection(
+            getattr(args, f"contextpool_{side}_layers"), getattr(args, f"{side}_layers"),
+            f"contextpool-{side}-layers",
+        )
 
 
 def check_option_combinations(args):
-    """Refuses ContextPool options that contradict each other or the model, naming them."""
+    """Refuses ContextPool options that contradict each other or the model, naming them;
+    raises :class:`ContextPoolOptionError`."""
     if args.contextpool_placement == "stream":
         if args.contextpool_inputs != "qkv":
-            raise ValueError(
-                "--contextpool-placement stream pools the layer input itself, so attention "
-                "reads pooled queries, keys and values: it needs --contextpool-inputs qkv, "
-                f"got {args.contextpool_inputs!r}"
+            raise ContextPoolOptionError(
+                "--contextpool-placement",
+                "stream pools the layer input itself, so attention reads pooled queries, keys "
+                f"and values: it needs --contextpool-inputs qkv, got {args.contextpool_inputs!r}",
             )
         if int(args.contextpool_heads) != 1:
-            raise ValueError(
-                "--contextpool-placement stream pools the layer input, before the attention "
-                f"heads exist: it needs --contextpool-heads 1, got {args.contextpool_heads}"
+            raise ContextPoolOptionError(
+                "--contextpool-placement",
+                "stream pools the layer input, before the attention heads exist: it needs "
+                f"--contextpool-heads 1, got {args.contextpool_heads}",
             )
     for side in ("encoder", "decoder"):
         heads = getattr(args, f"{side}_attention_heads")
@@ -391,10 +387,28 @@ def check_option_combinations(args):
             f"contextpool-{side}-layers",
         )
         if layers and heads % int(args.contextpool_heads):
-            raise ValueError(
-                f"--contextpool-heads {args.contextpool_heads} must divide "
-                f"--{side}-attention-heads {heads}: each pool serves a group of attention heads"
+            raise ContextPoolOptionError(
+                "--contextpool-heads",
+                f"{args.contextpool_heads} must divide --{side}-attention-heads {heads}: each "
+                "pool serves a group of attention heads",
             )
+
+
+def check_options(args):
+    """The checks that need the layer and head counts, which the architecture has just set:
+    for fairseq-train this runs right after parsing, before anything is loaded.
+
+    A problem with options given on the command line is the parser's usage error (one line,
+    exit code 2, as argparse reports a bad value); otherwise a :class:`ContextPoolOptionError`.
+    """
+    try:
+        check_layer_selections(args)
+        check_option_combinations(args)
+    except ContextPoolOptionError as err:
+        parser = _ReadContextPoolOption.parser_of(args)
+        if parser is None:
+            raise
+        parser.error(f"argument {err.option}: {err.problem}")
 
 
 def _register_twin(name: str, transformer_architecture):
@@ -404,7 +418,7 @@ def _register_twin(name: str, transformer_architecture):
     def architecture(args):
         contextpool_defaults(args)
         transformer_architecture(args)
-        check_layer_selections(args)
+        check_options(args)
 
     architecture.__name__ = name
     architecture.__doc__ = f"``{transformer_architecture.__name__}`` with ContextPool."

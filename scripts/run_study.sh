@@ -149,11 +149,12 @@ train() {
     return 1; }
 }
 
-# lock NAME: hold RUNS/NAME.lock for the rest of this (sub)shell and the processes it starts
+# lock NAME: hold RUNS/NAME.lock for the rest of this (sub)shell and the processes it starts;
+# waits a few seconds, since `--status` (study.is_locked) takes it for an instant to test it
 lock() {
   local fd
   exec {fd}> "$RUNS/$1.lock"
-  flock -n "$fd" || {
+  flock -w 5 "$fd" || {
     echo "run_study.sh: $1 is being trained by another process (it holds $RUNS/$1.lock)" >&2; return 1; }
 }
 

@@ -291,3 +291,33 @@ def test_a_signal_stops_every_run(tmp_path, fake_data, signum, code):
     # the locks are free again, so the study can be resumed at once
     assert [study.run_state(runs, tmp_path / "artefacts", n)["state"]
             for n in ("baseline_s1", "contextpool_s1")] == ["not started", "not started"]
+
+
+def test_a_status_probe_does_not_stop_a_run_from_starting(tmp_path, fake_data):
+    """--status tests a run's lock by taking it for an instant (study.is_locked): a run that
+    starts meanwhile waits for it instead of failing with 'being trained by another process'.
+    Here the probe holds it for a second."""
+    stub = tmp_path / "fairseq-train"
+    stub.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = --save-dir ] && dir="$2"; shift; done\n'
+                    'echo $$ > "$dir/stub.pid"\nexec sleep 120\n')
+    stub.chmod(0o755)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    with open(runs / "baseline_s1.lock", "w") as probe:
+        fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        study_process = subprocess.Popen(
+            ["bash", str(SCRIPT), "--data", str(fake_data), "--runs", str(runs), "--artefacts",
+             str(tmp_path / "artefacts"), "--budget-epochs", "1", "--seeds", "1", "--configs",
+             "baseline"], env=env(FAIRSEQ_TRAIN=str(stub)), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+    pid_file = runs / "baseline_s1" / "checkpoints" / "stub.pid"
+    deadline = time.time() + 60
+    while not (pid_file.is_file() and pid_file.read_text().strip()):
+        assert study_process.poll() is None, study_process.communicate()
+        assert time.time() < deadline, "the stub run did not start"
+        time.sleep(0.1)
+    study_process.send_signal(signal.SIGTERM)
+    _, stderr = study_process.communicate(timeout=30)
+    assert study_process.returncode == 143, stderr
+    assert "being trained by another process" not in stderr

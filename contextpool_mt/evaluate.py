@@ -46,7 +46,7 @@ way into EVAL_DIR/NAME, with the checkpoint read once for all of them.
 
 Nothing is lost on an interruption: every file is written into EVAL_DIR's staging folder
 (``.NAME.incomplete`` beside it; a failed fairseq-generate's log stays there, and the next run
-removes it) and moved into EVAL_DIR only when every set is scored, each set's scores.json last,
+removes it; Ctrl-C removes it at once and exits with status 130) and moved into EVAL_DIR only when every set is scored, each set's scores.json last,
 with SIGINT/SIGTERM held back meanwhile. Until then the previous evaluation stays as it was.
 """
 
@@ -530,11 +530,15 @@ def evaluate(args) -> list:
     checkpoint["info"]["sha256"] = checkpoint_sha
     staging = staging_folder(out)
     results = []
-    for one, one_paths in zip(sets, paths):
-        if one is not args:
-            print(f"[evaluate] test set {one.subset} -> {one.out}", file=sys.stderr)
-        results.append(evaluate_set(one, one_paths, checkpoint, staging / Path(one.out).relative_to(out)))
-    publish(staging, out, further)
+    try:
+        for one, one_paths in zip(sets, paths):
+            if one is not args:
+                print(f"[evaluate] test set {one.subset} -> {one.out}", file=sys.stderr)
+            results.append(evaluate_set(one, one_paths, checkpoint, staging / Path(one.out).relative_to(out)))
+        publish(staging, out, further)
+    except KeyboardInterrupt:
+        shutil.rmtree(staging, ignore_errors=True)  # this run's own, unpublished files
+        raise
     return results
 
 
@@ -634,6 +638,10 @@ def main(argv=None) -> int:
     except EvaluationError as err:
         print(f"evaluate: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"cpmt-evaluate: interrupted; {args.out} unchanged (the previous result, if any, "
+              "is kept)", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -883,8 +883,12 @@ def test_an_interrupted_evaluation_leaves_the_previous_one_intact(tmp_path, monk
 
     _fake_generation(monkeypatch, data, ckpt, refs[::-1], interrupt=interrupt)
     if isinstance(interrupt, BaseException):
-        with pytest.raises(KeyboardInterrupt):
-            ev.main(args + ["--force"])
+        capsys.readouterr()
+        assert ev.main(args + ["--force"]) == 130  # Ctrl-C: one line, no traceback
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and err.splitlines()[-1] == (
+            f"cpmt-evaluate: interrupted; {out} unchanged (the previous result, if any, is kept)")
+        assert not (tmp_path / ".eval.incomplete").exists()  # its unpublished files removed
     else:
         assert ev.main(args + ["--force"]) == 2
         staged_log = tmp_path / ".eval.incomplete" / "generate.log"

@@ -66,6 +66,7 @@ def language_pair(bin_dir: Path) -> tuple:
 
 def spm_model_of(bin_dir: Path):
     """The SentencePiece model of a prepared corpus (DATA/spm/spm.model beside DATA/bin), or None."""
+    # the same as fairseq_plugins.corpus_fingerprint.spm_model_of, on purpose: no fairseq import
     candidate = Path(bin_dir).resolve().parent / "spm" / "spm.model"
     return candidate if candidate.is_file() else None
 
@@ -87,6 +88,7 @@ def fingerprint(bin_dir, src, tgt, spm_model=None, version=None) -> dict:
 
 def version_of(recorded: dict) -> int:
     """A record's fingerprint version (1: records written before versions were)."""
+    # the same as fairseq_plugins.corpus_fingerprint.version_of, on purpose: no fairseq import
     return int(recorded.get("fingerprint_version", 1))
 
 

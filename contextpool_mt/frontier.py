@@ -86,16 +86,22 @@ def min_detectable_difference(sd: float, n: int, alpha: float = ALPHA, power: fl
 
 def layers_of(command_file: Path, fallback_options) -> tuple:
     """(encoder layers, decoder layers) of a run: the last values on its fairseq-train line
-    (argparse's last wins), else in ``fallback_options`` (the configuration table's)."""
-    tokens = list(fallback_options)
+    (argparse's last wins), else in ``fallback_options`` (the configuration table's); a value
+    that is not a number is a StudyError naming where it was read."""
+    sources = [(list(fallback_options), "the configuration table")]
     if command_file.is_file():
         lines = [line for line in read_lines(command_file) if line.strip()]
         if lines:
-            tokens += shlex.split(lines[-1])
+            sources.append((shlex.split(lines[-1]), str(command_file)))
     found = {}
-    for option, value in zip(tokens, tokens[1:]):
-        if option in ("--encoder-layers", "--decoder-layers"):
-            found[option] = int(value)
+    for tokens, source in sources:
+        for option, value in zip(tokens, tokens[1:]):
+            if option in ("--encoder-layers", "--decoder-layers"):
+                try:
+                    found[option] = int(value)
+                except ValueError:
+                    raise StudyError(f"{source}: {option} {value!r} is not a number of "
+                                     "layers") from None
     if len(found) < 2:
         return None
     return found["--encoder-layers"], found["--decoder-layers"]

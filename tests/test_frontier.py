@@ -190,3 +190,14 @@ def test_cli_writes_the_report_and_keeps_an_existing_one(synthetic, tmp_path):
         assert (tmp_path / "out" / png).stat().st_size > 1000
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 2 and "frontier.md: exists (--force" in again.stderr
+
+
+def test_a_bad_layer_count_in_a_command_file_names_the_file(tmp_path):
+    """--encoder-layers that is not a number: a StudyError naming the command.txt (before: an
+    uncaught ValueError)."""
+    command = tmp_path / "command.txt"
+    command.write_text("fairseq-train data/bin --encoder-layers three --decoder-layers 2\n")
+    with pytest.raises(study.StudyError, match=rf"^{command}: --encoder-layers 'three' is not"):
+        frontier.layers_of(command, ["--encoder-layers", "2", "--decoder-layers", "2"])
+    command.write_text("fairseq-train data/bin --encoder-layers 3\n")  # the table gives the rest
+    assert frontier.layers_of(command, ["--encoder-layers", "2", "--decoder-layers", "1"]) == (3, 1)

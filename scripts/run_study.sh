@@ -6,6 +6,14 @@
 # resumes on any machine from what is committed; an unfinished run resumes from its checkpoints.
 # The configurations are the lines of configs/study/configurations.txt.
 set -euo pipefail
+# Started in the background by a non-interactive shell (`run_study.sh ... &` in a script, nohup ... &),
+# bash inherits SIGINT ignored and can neither trap nor reset a signal ignored on entry, so
+# `kill -INT` would be lost. Run this script once more with SIGINT at its default: exec keeps
+# the PID, so the signal still reaches it. (The variable is not passed on to the children.)
+if [[ -z "${CPMT_SIGINT_RESET:-}" ]]; then
+  CPMT_SIGINT_RESET=1 exec env --default-signal=INT bash "${BASH_SOURCE[0]}" "$@"
+fi
+unset CPMT_SIGINT_RESET
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TABLE="$REPO/configs/study/configurations.txt"

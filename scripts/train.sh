@@ -3,6 +3,14 @@
 # WMT EN-DE recipe. Re-running the same command resumes from
 # RUN_DIR/checkpoints/checkpoint_last.pt (fairseq's own resume).
 set -euo pipefail
+# Started in the background by a non-interactive shell (`train.sh ... &` in a script, nohup ... &),
+# bash inherits SIGINT ignored and can neither trap nor reset a signal ignored on entry, so
+# `kill -INT` would be lost. Run this script once more with SIGINT at its default: exec keeps
+# the PID, so the signal still reaches it. (The variable is not passed on to the children.)
+if [[ -z "${CPMT_SIGINT_RESET:-}" ]]; then
+  CPMT_SIGINT_RESET=1 exec env --default-signal=INT bash "${BASH_SOURCE[0]}" "$@"
+fi
+unset CPMT_SIGINT_RESET
 
 usage() {
   cat <<'USAGE'

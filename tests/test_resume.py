@@ -73,11 +73,11 @@ def train_cmd(run_dir, *extra):
     return ["bash", TRAIN_SH, "--data", "data-bin", "--run-dir", str(run_dir), *TRAIN_ARGS, *extra]
 
 
-def start(cmd, cwd, stdout=subprocess.PIPE):
+def start(cmd, cwd, stdout=subprocess.PIPE, preexec_fn=None):
     # own process group: SIGKILL reaches bash, fairseq-train and tee at once, as when a
     # scheduler kills a job
     return subprocess.Popen(cmd, cwd=cwd, env=cli_env(), stdout=stdout, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=preexec_fn)
 
 
 def finish(proc, timeout=300):
@@ -422,7 +422,10 @@ def test_sigint_to_train_sh_stops_the_training_and_a_rerun_resumes(workdir):
     uninterrupted run. (bash alone would run its trap only after fairseq-train ended, and
     fairseq-train, started in the background, would ignore SIGINT.)"""
     run_dir = workdir / "interrupted"
-    proc = start(train_cmd(run_dir), workdir)
+    # started as `train.sh ... &` from a script is: with SIGINT ignored, which bash cannot trap
+    # unless train.sh undoes it for itself
+    proc = start(train_cmd(run_dir), workdir,
+                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         seen = []
         for line in proc.stdout:

@@ -274,8 +274,9 @@ def test_a_signal_stops_every_run(tmp_path, fake_data, signum, code):
          str(tmp_path / "artefacts"), "--budget-epochs", "1", "--seeds", "1", "--configs",
          "baseline contextpool", "--jobs", "2"],
         env=env(FAIRSEQ_TRAIN=str(stub)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        # a shell that starts a job in the background makes it ignore SIGINT: undo that here
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        # started as `run_study.sh ... &` from a script is: with SIGINT ignored, which the
+        # script must undo for itself
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     pid_files = [runs / name / "checkpoints" / "stub.pid" for name in ("baseline_s1", "contextpool_s1")]
     deadline = time.time() + 60
     while not all(p.is_file() and p.read_text().strip() for p in pid_files):

@@ -38,6 +38,16 @@ def write_reversal_corpus(root, sizes, words=tuple(f"w{i}" for i in range(30)), 
                 de.write(" ".join(reversed(sent)) + "\n")
 
 
+def rewrite_dictionaries_as_other_pieces(data):
+    """Rewrite DATA/bin's dictionaries with as many entries, all of them other pieces: the
+    dictionaries of another corpus that happen to have the same size."""
+    for lang in ("en", "de"):
+        path = data / "bin" / f"dict.{lang}.txt"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        path.write_text("".join(f"other{i} {line.split()[1]}\n" for i, line in enumerate(lines)),
+                        encoding="utf-8")
+
+
 def binarize(root, splits=("train", "valid")):
     """fairseq-preprocess of root/{split}.{en,de} into root/data-bin (joined dictionary), run
     in this process since it has imported fairseq already."""

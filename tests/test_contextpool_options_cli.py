@@ -4,7 +4,6 @@ hub interface and cpmt-inspect-pools, as a user runs them."""
 
 import json
 import os
-import random
 
 import pytest
 import torch
@@ -12,7 +11,7 @@ import torch
 import fairseq_plugins  # noqa: F401  (registers the model, allowlists checkpoint contents)
 from fairseq_plugins.models import ContextPoolTransformerModel
 from fairseq_plugins.modules import ContextPool
-from helpers import BIN, cli_env
+from helpers import BIN, cli_env, write_reversal_corpus
 from reference import reference_predictions
 
 pytestmark = pytest.mark.slow
@@ -44,13 +43,7 @@ def trained(tmp_path_factory):
     """DATA/bin (train, valid, test) and a ContextPool with 2 pools per layer and a predictor
     kernel of 3, trained by fairseq-train for 2 epochs."""
     root = tmp_path_factory.mktemp("options")
-    rng = random.Random(0)
-    for split, n in (("train", 200), ("valid", 10), ("test", 6)):
-        with open(root / f"{split}.en", "w") as en, open(root / f"{split}.de", "w") as de:
-            for _ in range(n):
-                sent = [rng.choice(WORDS) for _ in range(rng.randint(2, 9))]
-                en.write(" ".join(sent) + "\n")
-                de.write(" ".join(reversed(sent)) + "\n")
+    write_reversal_corpus(root, {"train": 200, "valid": 10, "test": 6}, words=WORDS, lengths=(2, 9))
     run([tool("fairseq-preprocess"), "--source-lang", "en", "--target-lang", "de",
          "--trainpref", "train", "--validpref", "valid", "--testpref", "test",
          "--destdir", "data/bin", "--joined-dictionary", "--workers", "1"], root)

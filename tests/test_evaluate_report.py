@@ -26,6 +26,7 @@ from contextpool_mt import fairseq_logs as fl
 from contextpool_mt import report as rp
 from contextpool_mt.provenance import sha256_of
 from contextpool_mt.text import read_lines
+from helpers import rewrite_dictionaries_as_other_pieces
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -556,21 +557,12 @@ def _recorded_copy(pipeline, tmp_path, name="baseline"):
     return ckpts / "checkpoint_last.pt"
 
 
-def _other_dictionaries(data):
-    """Rewrite DATA's dictionaries with as many entries, all of them other pieces (another corpus)."""
-    for lang in ("en", "de"):
-        path = data / "bin" / f"dict.{lang}.txt"
-        lines = path.read_text(encoding="utf-8").splitlines()
-        path.write_text("".join(f"other{i} {line.split()[1]}\n" for i, line in enumerate(lines)),
-                        encoding="utf-8")
-
-
 @slow
 def test_evaluate_refuses_a_corpus_whose_dictionary_has_the_same_size(pipeline, tmp_path, capsys):
     ckpt = _recorded_copy(pipeline, tmp_path)
     other = tmp_path / "other"
     shutil.copytree(pipeline["data"], other)
-    _other_dictionaries(other)
+    rewrite_dictionaries_as_other_pieces(other)
     assert ev.main(["--data", str(other), "--checkpoint", str(ckpt), "--out", str(tmp_path / "out"), "--cpu"]) == 2
     err = capsys.readouterr().err
     assert str(pipeline["data"] / "bin") in err and str(other / "bin") in err  # both sides named
@@ -629,7 +621,7 @@ def test_train_sh_records_provenance_and_refuses_to_resume_on_other_data(pipelin
     assert provenance.record(pipeline["data"] / "bin", ckpts) == first  # same data: resume is fine
     other = tmp_path / "other"
     shutil.copytree(pipeline["data"], other)
-    _other_dictionaries(other)
+    rewrite_dictionaries_as_other_pieces(other)
     with pytest.raises(provenance.ProvenanceError, match="resuming would mix two corpora"):
         provenance.record(other / "bin", ckpts)
     proc = subprocess.run([PY, "-m", "contextpool_mt.provenance", "record", "--data", str(other / "bin"),
@@ -648,7 +640,7 @@ def test_averaging_refuses_checkpoints_trained_on_different_data(pipeline, tmp_p
     shutil.copy(mine, theirs_dir / "checkpoint_last.pt")
     other = tmp_path / "other"
     shutil.copytree(pipeline["data"], other)
-    _other_dictionaries(other)
+    rewrite_dictionaries_as_other_pieces(other)
     provenance.record(other / "bin", theirs_dir)
     with pytest.raises(avg.AverageError, match="trained on different data"):
         avg.average_checkpoints([str(mine), str(theirs_dir / "checkpoint_last.pt")], log=lambda *_: None)

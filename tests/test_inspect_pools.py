@@ -4,7 +4,6 @@ the real coefficients, and bad inputs stop with a message."""
 
 import json
 import os
-import random
 import subprocess
 
 import pytest
@@ -12,7 +11,7 @@ import torch
 from fairseq import checkpoint_utils
 
 import fairseq_plugins  # noqa: F401  (registers the model)
-from helpers import BIN, cli_env
+from helpers import BIN, cli_env, write_reversal_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -29,13 +28,7 @@ def run(cmd, cwd):
 def trained(tmp_path_factory):
     """DATA/bin with train/valid/test and checkpoint1.pt, checkpoint2.pt of a tiny ContextPool."""
     root = tmp_path_factory.mktemp("pools")
-    rng = random.Random(0)
-    for split, n in (("train", 200), ("valid", 10), ("test", 9)):
-        with open(root / f"{split}.en", "w") as en, open(root / f"{split}.de", "w") as de:
-            for _ in range(n):
-                sent = [rng.choice(WORDS) for _ in range(rng.randint(2, 11))]
-                en.write(" ".join(sent) + "\n")
-                de.write(" ".join(reversed(sent)) + "\n")
+    write_reversal_corpus(root, {"train": 200, "valid": 10, "test": 9}, words=WORDS, lengths=(2, 11))
     out = run([os.path.join(BIN, "fairseq-preprocess"), "--source-lang", "en", "--target-lang",
                "de", "--trainpref", "train", "--validpref", "valid", "--testpref", "test",
                "--destdir", "data/bin", "--joined-dictionary", "--workers", "1"], root)

@@ -19,7 +19,7 @@ import pytest
 import fairseq_plugins  # noqa: F401  (registers the tasks, allowlists checkpoint contents)
 from fairseq_plugins.checkpoint_loading import load_checkpoint
 from fairseq_plugins.corpus_fingerprint import spm_content_sha256
-from helpers import binarize, cli_env, write_reversal_corpus
+from helpers import binarize, cli_env, rewrite_dictionaries_as_other_pieces, write_reversal_corpus
 
 from contextpool_mt import average as avg
 from contextpool_mt import evaluate as ev
@@ -39,15 +39,6 @@ def _prepare(source, out, workers):
                         "--workers", str(workers)]) == 0
 
 
-def _other_dictionaries(data):
-    """DATA's dictionaries rewritten with as many entries, all of them other pieces."""
-    for lang in ("en", "de"):
-        path = data / "bin" / f"dict.{lang}.txt"
-        lines = path.read_text(encoding="utf-8").splitlines()
-        path.write_text("".join(f"other{i} {line.split()[1]}\n" for i, line in enumerate(lines)),
-                        encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
 def corpora(tmp_path_factory):
     root = tmp_path_factory.mktemp("provenance")
@@ -56,7 +47,7 @@ def corpora(tmp_path_factory):
     _prepare(root / "input", root / "A", workers=1)
     _prepare(root / "input", root / "B", workers=2)
     shutil.copytree(root / "A", root / "C")
-    _other_dictionaries(root / "C")
+    rewrite_dictionaries_as_other_pieces(root / "C")
     run = root / "run"
     proc = subprocess.run(
         ["bash", str(TRAIN_SH), "--data", str(root / "A" / "bin"), "--arch", "transformer_tiny",
@@ -212,7 +203,7 @@ def test_a_changed_corpus_is_named_not_given_as_the_fix(corpora, tmp_path):
     shutil.copytree(corpora["A"], data)
     ckpts = tmp_path / "checkpoints"
     record = provenance.record(data / "bin", ckpts)
-    _other_dictionaries(data)  # rebuilt in place
+    rewrite_dictionaries_as_other_pieces(data)  # rebuilt in place
     with pytest.raises(ProvenanceError) as refused:
         provenance.record(data / "bin", ckpts)
     message = str(refused.value)

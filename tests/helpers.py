@@ -101,3 +101,21 @@ def random_batch(dictionary, batch_size=3, src_len=7, tgt_len=6, seed=0):
     prev = tgt.clone()
     prev[:, 0] = dictionary.eos()
     return src, src_lengths, prev
+
+
+def self_attention_inputs(model, net_input):
+    """{(side, layer index): x (T x B x C)}, the input every encoder and decoder layer's
+    self-attention got in one forward of ``model`` on ``net_input`` (forward pre-hooks)."""
+    captured, handles = {}, []
+    for side in ("encoder", "decoder"):
+        for index, layer in enumerate(getattr(model, side).layers):
+            def hook(module, args, kwargs, key=(side, index)):
+                captured[key] = kwargs.get("query", args[0] if args else None)
+            handles.append(layer.self_attn.register_forward_pre_hook(hook, with_kwargs=True))
+    try:
+        with torch.no_grad():
+            model(**net_input)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured

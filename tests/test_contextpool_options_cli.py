@@ -11,7 +11,7 @@ import torch
 import fairseq_plugins  # noqa: F401  (registers the model, allowlists checkpoint contents)
 from fairseq_plugins.models import ContextPoolTransformerModel
 from fairseq_plugins.modules import ContextPool
-from helpers import BIN, cli_env, write_reversal_corpus
+from helpers import BIN, cli_env, self_attention_inputs, write_reversal_corpus
 from reference import reference_predictions
 
 pytestmark = pytest.mark.slow
@@ -117,16 +117,7 @@ def _sizes_per_head(root):
     dataset = task.dataset("test")
     sizes = {}
     for i in range(len(dataset)):
-        captured, handles = {}, []
-        for side in ("encoder", "decoder"):
-            for index, layer in enumerate(getattr(model, side).layers):
-                def hook(module, args, kwargs, key=(side, index)):
-                    captured[key] = kwargs.get("query", args[0] if args else None)
-                handles.append(layer.self_attn.register_forward_pre_hook(hook, with_kwargs=True))
-        with torch.no_grad():
-            model(**dataset.collater([dataset[i]])["net_input"])
-        for handle in handles:
-            handle.remove()
+        captured = self_attention_inputs(model, dataset.collater([dataset[i]])["net_input"])
         for (side, index), x in captured.items():
             pool = getattr(model, side).layers[index].self_attn.pool
             with torch.no_grad():

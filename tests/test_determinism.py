@@ -8,7 +8,6 @@ same time.
 """
 
 import os
-import random
 import re
 import subprocess
 
@@ -17,7 +16,7 @@ import torch
 
 import fairseq_plugins  # noqa: F401  (allowlists what fairseq checkpoints hold)
 from fairseq_plugins.checkpoint_loading import load_checkpoint
-from helpers import BIN, binarize, cli_env
+from helpers import BIN, binarize, cli_env, write_reversal_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -46,14 +45,8 @@ def run_together(commands, cwd, timeout=300):
 def runs(tmp_path_factory):
     """Trains twice with the same command, then decodes the test set with each checkpoint."""
     root = tmp_path_factory.mktemp("determinism")
-    rng = random.Random(0)
-    words = [f"w{i}" for i in range(24)]
-    for split, n in (("train", 200), ("valid", 16), ("test", NUM_TEST)):
-        with open(root / f"{split}.en", "w") as en, open(root / f"{split}.de", "w") as de:
-            for _ in range(n):
-                sent = [rng.choice(words) for _ in range(rng.randint(2, 7))]
-                en.write(" ".join(sent) + "\n")
-                de.write(" ".join(reversed(sent)) + "\n")
+    write_reversal_corpus(root, {"train": 200, "valid": 16, "test": NUM_TEST},
+                          words=[f"w{i}" for i in range(24)], lengths=(2, 7))
     binarize(root, splits=("train", "valid", "test"))
 
     run_dirs = [root / "run_a", root / "run_b"]

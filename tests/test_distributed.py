@@ -23,7 +23,6 @@ as fairseq builds it minus the GPU-only device_ids.
 
 import math
 import os
-import random
 import re
 import socket
 import subprocess
@@ -36,7 +35,8 @@ import torch.nn.functional as F
 
 import fairseq_plugins  # noqa: F401  (allowlists what fairseq checkpoints hold)
 from fairseq_plugins.checkpoint_loading import load_checkpoint
-from helpers import BIN, binarize, build_model, cli_env, make_dictionary, random_batch
+from helpers import (BIN, binarize, build_model, cli_env, make_dictionary, random_batch,
+                     write_reversal_corpus)
 
 pytestmark = pytest.mark.slow
 
@@ -83,14 +83,8 @@ def run_ranks(commands, cwd, timeout=240):
 @pytest.fixture(scope="module")
 def data_bin(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
-    rng = random.Random(0)
-    words = [f"w{i}" for i in range(24)]
-    for split, n in (("train", 160), ("valid", 16)):
-        with open(root / f"{split}.en", "w") as en, open(root / f"{split}.de", "w") as de:
-            for _ in range(n):
-                sent = [rng.choice(words) for _ in range(rng.randint(2, 7))]
-                en.write(" ".join(sent) + "\n")
-                de.write(" ".join(reversed(sent)) + "\n")
+    write_reversal_corpus(root, {"train": 160, "valid": 16},
+                          words=[f"w{i}" for i in range(24)], lengths=(2, 7))
     binarize(root)
     return root
 

@@ -1,7 +1,6 @@
 """End to end as a user would: fairseq's own command-line tools with --user-dir."""
 
 import os
-import random
 import subprocess
 import sys
 
@@ -9,6 +8,7 @@ import pytest
 import torch
 
 import fairseq_plugins  # noqa: F401  (allowlists what fairseq checkpoints hold)
+from helpers import write_reversal_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +31,8 @@ def run(cmd, cwd, stdin=None):
 def data_bin(tmp_path_factory):
     """A tiny 'reverse the words' corpus, binarized with a joined dictionary."""
     root = tmp_path_factory.mktemp("cli")
-    rng = random.Random(0)
-    words = [f"w{i}" for i in range(24)]
-    for split, n in (("train", 300), ("valid", 20), ("test", 12)):
-        with open(root / f"{split}.en", "w") as en, open(root / f"{split}.de", "w") as de:
-            for _ in range(n):
-                sent = [rng.choice(words) for _ in range(rng.randint(2, 7))]
-                en.write(" ".join(sent) + "\n")
-                de.write(" ".join(reversed(sent)) + "\n")
+    write_reversal_corpus(root, {"train": 300, "valid": 20, "test": 12},
+                          words=[f"w{i}" for i in range(24)], lengths=(2, 7))
     run(["fairseq-preprocess", "--source-lang", "en", "--target-lang", "de",
          "--trainpref", "train", "--validpref", "valid", "--testpref", "test",
          "--destdir", "bin", "--joined-dictionary", "--workers", "1"], cwd=root)

@@ -11,7 +11,7 @@ import torch
 from fairseq import checkpoint_utils
 
 import fairseq_plugins  # noqa: F401  (registers the model)
-from helpers import BIN, cli_env, write_reversal_corpus
+from helpers import BIN, cli_env, self_attention_inputs, write_reversal_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -54,17 +54,7 @@ def recompute(root, checkpoint):
     got = {}
     for i in range(len(dataset)):
         sample = dataset.collater([dataset[i]])
-        captured = {}
-        handles = []
-        for side in ("encoder", "decoder"):
-            for index, layer in enumerate(getattr(model, side).layers):
-                def hook(module, args, kwargs, key=(side, index)):
-                    captured[key] = kwargs.get("query", args[0] if args else None)
-                handles.append(layer.self_attn.register_forward_pre_hook(hook, with_kwargs=True))
-        with torch.no_grad():
-            model(**sample["net_input"])
-        for h in handles:
-            h.remove()
+        captured = self_attention_inputs(model, sample["net_input"])
         tokens = {"encoder": sample["net_input"]["src_tokens"][0],
                   "decoder": sample["net_input"]["prev_output_tokens"][0]}
         for (side, index), x in captured.items():

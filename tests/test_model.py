@@ -217,24 +217,6 @@ def test_activation_checkpointing_keeps_outputs_and_gradients():
     torch.testing.assert_close(g_ckpt, g_plain, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("value, message", [
-    ("0", "argument --contextpool-max-size: must be >= 1"),
-    ("-3", "argument --contextpool-max-size: must be >= 1"),
-    ("two", "argument --contextpool-max-size: expected an integer >= 1, got 'two'"),
-])
-def test_max_size_is_checked_while_parsing(tmp_path, capsys, value, message):
-    from fairseq import options
-
-    (tmp_path / "dict.en.txt").write_text("a 1\n")
-    (tmp_path / "dict.de.txt").write_text("a 1\n")
-    parser = options.get_training_parser()
-    with pytest.raises(SystemExit):
-        options.parse_args_and_arch(parser, [
-            str(tmp_path), "--arch", "contextpool_transformer_tiny",
-            "--contextpool-max-size", value])
-    assert message in capsys.readouterr().err
-
-
 def test_max_size_from_a_config_names_the_option():
     """hydra configs skip argparse: the architecture defaults check them and name the option."""
     with pytest.raises(ValueError, match=r"contextpool_max_size \(--contextpool-max-size\) must be >= 1"):
@@ -416,13 +398,17 @@ def test_heads_need_only_divide_the_pooled_sides_heads():
 
 
 @pytest.mark.parametrize("args, message", [
+    (["--contextpool-max-size", "0"], "argument --contextpool-max-size: must be >= 1"),
+    (["--contextpool-max-size", "-3"], "argument --contextpool-max-size: must be >= 1"),
+    (["--contextpool-max-size", "two"],
+     "argument --contextpool-max-size: expected an integer >= 1, got 'two'"),
     (["--contextpool-heads", "0"], "argument --contextpool-heads: must be >= 1"),
     (["--contextpool-predictor-kernel", "-1"], "argument --contextpool-predictor-kernel: must be >= 1"),
     (["--contextpool-predictor-kernel", "three"],
      "argument --contextpool-predictor-kernel: expected an integer >= 1, got 'three'"),
     (["--contextpool-placement", "residual"], "argument --contextpool-placement: invalid choice"),
 ])
-def test_new_options_are_checked_while_parsing(tmp_path, capsys, args, message):
+def test_options_are_checked_while_parsing(tmp_path, capsys, args, message):
     from fairseq import options
 
     (tmp_path / "dict.en.txt").write_text("a 1\n")

@@ -44,7 +44,7 @@ usage() {
   cat <<'USAGE'
 Usage: scripts/run_study.sh --data DATA_DIR --runs DIR --artefacts DIR (--pilot | --budget-epochs E)
          [--seeds "1 2 3"] [--configs "baseline contextpool contextpool_enc2 baseline_enc2"]
-         [--avg N] [--jobs J] [--precision fp32|bf16] [--print-commands]
+         [--avg N] [--jobs J] [--precision fp32|bf16] [--device cpu|cuda] [--print-commands]
        scripts/run_study.sh --status --runs DIR --artefacts DIR [--seeds ...] [--configs ...]
          [--budget-epochs E]
 
@@ -60,6 +60,8 @@ Usage: scripts/run_study.sh --data DATA_DIR --runs DIR --artefacts DIR (--pilot 
   --jobs J             runs at once, each with cores / J threads            [2]
   --precision P        fp32 | bf16 (train.sh --precision), the same for every run of a
                        study: bf16 only where the CPU has native bf16 (docs/results.md)  [fp32]
+  --device D           cpu | cuda: where every run trains and is scored; with cuda the --jobs
+                       runs share the first visible GPU (one machine type per study)  [cpu]
   --print-commands     print the train.sh command of every run (one line each) and stop;
                        trains nothing and checks neither the corpus nor the CPU
   --status             per configuration x seed: done (exported, test BLEU), running (another
@@ -83,7 +85,7 @@ USAGE
 }
 
 DATA="" RUNS="" ARTEFACTS="" PILOT=0 BUDGET="" SEEDS="1 2 3" AVG=5 JOBS=2 PRECISION=fp32
-PRINT=0 STATUS=0
+PRINT=0 STATUS=0 DEVICE=cpu
 CONFIGS="baseline contextpool contextpool_enc2 baseline_enc2"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -97,6 +99,7 @@ while [[ $# -gt 0 ]]; do
     --avg) AVG="$2"; shift 2 ;;
     --jobs) JOBS="$2"; shift 2 ;;
     --precision) PRECISION="$2"; shift 2 ;;
+    --device) DEVICE="$2"; shift 2 ;;
     --print-commands) PRINT=1; shift ;;
     --status) STATUS=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -110,6 +113,12 @@ for config in $CONFIGS; do
   fi
 done
 
+case "$DEVICE" in
+  cpu) DEVICE_FLAGS=(--cpu) ;;
+  cuda) DEVICE_FLAGS=() ;;
+  *) echo "run_study.sh: --device must be cpu or cuda, got '$DEVICE'" >&2; exit 2 ;;
+esac
+
 source "$REPO/scripts/lib/python.sh"
 if [[ "$STATUS" == 1 ]]; then
   [[ -n "$RUNS" && -n "$ARTEFACTS" ]] || { echo "run_study.sh: --status needs --runs and --artefacts" >&2; exit 2; }
@@ -120,7 +129,11 @@ fi
 [[ "$PILOT" == 1 || -n "$BUDGET" ]] || { echo "run_study.sh: give --pilot or --budget-epochs E" >&2; exit 2; }
 if [[ "$PRINT" == 0 ]]; then
   [[ -d "$DATA/bin" ]] || { echo "run_study.sh: $DATA/bin not found: prepare the corpus first (cpmt-prepare-corpus)" >&2; exit 2; }
-  if [[ "$PRECISION" == bf16 ]] && ! grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then
+  if [[ "$DEVICE" == cuda ]] && ! "$PY" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
+    echo "run_study.sh: --device cuda, but $PY's torch sees no CUDA GPU (torch.cuda.is_available() is False)" >&2
+    exit 2
+  fi
+  if [[ "$DEVICE" == cpu && "$PRECISION" == bf16 ]] && ! grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then
     # every run trains on CPU; without native bf16 a run takes ~20x longer (docs/results.md)
     echo "run_study.sh: --precision bf16 on a CPU without avx512_bf16/amx_bf16: continue this study on a" \
       "native-bf16 machine, or run an fp32 study (never mix precisions in one study)" >&2
@@ -131,7 +144,7 @@ fi
 CORES="$(nproc 2>/dev/null || echo 2)"
 THREADS=$(( CORES / JOBS > 0 ? CORES / JOBS : 1 ))
 
-RECIPE=(--cpu --max-tokens 4096 --lr 0.002 --warmup 300 --precision "$PRECISION")
+RECIPE=("${DEVICE_FLAGS[@]}" --max-tokens 4096 --lr 0.002 --warmup 300 --precision "$PRECISION")
 read -r -a SIZE <<< "$COMMON"
 EVAL=(--eval-bleu --eval-bleu-args '{"beam": 4, "lenpen": 0.6}' --eval-bleu-remove-bpe sentencepiece
       --best-checkpoint-metric bleu --maximize-best-checkpoint-metric
@@ -190,7 +203,7 @@ one() {
     --num-epoch-checkpoints "$AVG" --checkpoint-upper-bound "$BUDGET" \
     --output "$run/checkpoints/average.pt" > "$run/average.out" 2>&1 || {
     cat "$run/average.out" >&2; return 1; }
-  OMP_NUM_THREADS="$THREADS" cpmt-evaluate --data "$DATA" --cpu \
+  OMP_NUM_THREADS="$THREADS" cpmt-evaluate --data "$DATA" "${DEVICE_FLAGS[@]}" \
     --checkpoint "$run/checkpoints/average.pt" --out "$run/eval/avg" > "$run/evaluate.out" 2>&1 || {
     tail -n 15 "$run/evaluate.out" >&2; echo "run_study.sh: scoring $name failed" >&2; return 1; }
   OMP_NUM_THREADS="$THREADS" cpmt-study cost \

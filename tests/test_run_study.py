@@ -59,11 +59,11 @@ def fake_data(tmp_path):
     return tmp_path / "data"
 
 
-def print_commands(data, runs, configs, seeds="1", budget="12", precision="bf16"):
+def print_commands(data, runs, configs, seeds="1", budget="12", precision="bf16", device=()):
     out = subprocess.run(["bash", str(SCRIPT), "--print-commands", "--data", str(data), "--runs",
                           str(runs), "--artefacts", str(runs.parent / "artefacts"), "--budget-epochs",
                           budget, "--seeds", seeds, "--configs", " ".join(configs),
-                          "--precision", precision], env=env(), capture_output=True, text=True)
+                          "--precision", precision, *device], env=env(), capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
 
@@ -187,6 +187,38 @@ def test_sweep_configurations_keep_the_first_kernels_and_build(tmp_path, fake_da
             pools = {part: [m for m in getattr(built, part).modules() if isinstance(m, ContextPool)]
                      for part in ("encoder", "decoder")}
             assert len(pools["encoder"]) == 3 and len(pools["decoder"]) == (name != "cp_enc_only") * 3
+
+
+def test_cuda_runs_train_the_same_recipe_without_cpu(tmp_path, fake_data):
+    """--device cuda changes where a run trains and nothing else: each printed line is the CPU
+    line without train.sh's --cpu (which puts --cpu into fairseq-train's command)."""
+    configs = ["baseline", "contextpool_1x1", "dynamicconv"]
+    cpu = print_commands(fake_data, tmp_path / "runs", configs, seeds="1 2")
+    cuda = print_commands(fake_data, tmp_path / "runs", configs, seeds="1 2", device=("--device", "cuda"))
+    assert len(cuda) == len(cpu) == 6
+    for on_cpu, on_cuda in zip(cpu, cuda):
+        tokens = shlex.split(on_cpu)
+        assert "--cpu" in tokens and "--cpu" not in shlex.split(on_cuda)
+        tokens.remove("--cpu")
+        assert shlex.split(on_cuda) == tokens
+        assert "--cpu" not in shlex.split(fairseq_command(on_cuda, tmp_path))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error without a GPU")
+def test_cuda_without_a_gpu_stops_before_training(tmp_path, fake_data):
+    out = subprocess.run(["bash", str(SCRIPT), "--data", str(fake_data), "--runs", str(tmp_path / "r"),
+                          "--artefacts", str(tmp_path / "a"), "--budget-epochs", "2", "--configs",
+                          "baseline", "--device", "cuda"], env=env(), capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "--device cuda" in out.stderr and "sees no CUDA GPU" in out.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_unknown_device_is_refused(tmp_path, fake_data):
+    out = subprocess.run(["bash", str(SCRIPT), "--print-commands", "--data", str(fake_data), "--runs",
+                          str(tmp_path / "r"), "--artefacts", str(tmp_path / "a"), "--budget-epochs",
+                          "2", "--device", "gpu"], env=env(), capture_output=True, text=True)
+    assert out.returncode == 2 and "--device must be cpu or cuda, got 'gpu'" in out.stderr
 
 
 def test_unknown_configuration_names_the_known_ones(fake_data, tmp_path):

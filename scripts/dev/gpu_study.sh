@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# The study (scripts/run_study.sh) on a GPU machine that can reach no package index: the GPU
+# machine this project is sometimes lent (docs/results.md, "Runs on a lent GPU"), whose image
+# has PyTorch, numpy, scipy, matplotlib and scikit-learn but not fairseq. Two halves:
+#
+#   bundle (here, where pip reaches the registry): writes .gpu/ (git-ignored) with
+#     wheels/  the pinned wheels (requirements/constraints.txt) that such an image lacks, for its
+#              Python (--python-version), and this project's own wheel
+#     data/    the prepared corpus as far as training and scoring read it (bin/, spm/, raw/ of
+#              valid and test)
+#   run (there, from the repository root): installs .gpu/wheels into a folder beside the image's
+#     own torch, trains and scores with run_study.sh --device cuda (--jobs runs share the GPU),
+#     stops the study cleanly before --budget-s seconds, and packs what it made into OUT:
+#     artefacts.tar.gz (the exported runs, as committed under docs/results/), logs.tar.gz (every
+#     run's output and train.log, finished or not) and status.txt.
+#
+# Nothing here is needed where pip works: there, `make install` and run_study.sh --device cuda.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BUNDLE="$REPO/.gpu"
+# what the GPU image lacks (its package list: torch, numpy, scipy, matplotlib, scikit-learn, cffi,
+# cython, regex, tqdm, packaging, lxml, tabulate, colorama, portalocker, pyyaml are there), and
+# what must be our pinned version there too (sacreBLEU and SentencePiece score and detokenise;
+# protobuf reads the SentencePiece model for the corpus fingerprint)
+PACKAGES=(fairseq-fixed hydra-core omegaconf antlr4-python3-runtime bitarray sacrebleu sacremoses
+          sentencepiece protobuf tensorboardX)
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/dev/gpu_study.sh bundle --data DATA_DIR [--python-version 3.12] [--find-links DIR]
+       scripts/dev/gpu_study.sh run --out OUT --budget-s S [--configs "C ..."] [--seeds "1 2 3"]
+           [--jobs 16] [--budget-epochs 12] [--avg 5] [--precision bf16] [--device cuda]
+
+bundle: .gpu/wheels and .gpu/data/NAME (NAME = DATA_DIR's folder name) for a machine whose
+        python3 is --python-version (default 3.12) and holds PyTorch; --find-links adds a folder
+        of wheels built here (fairseq-fixed publishes none for Python 3.11: a rehearsal on 3.11
+        takes the one pip built for `make install`, from ~/.cache/pip/wheels)
+run:    the study of run_study.sh over .gpu/data/*, on --device (cuda; cpu rehearses the whole
+        path on a machine without a GPU), its runs in /tmp/cpmt-gpu; packs OUT/artefacts.tar.gz,
+        OUT/logs.tar.gz and OUT/status.txt when the study ends or --budget-s runs out (the runs
+        still training then are stopped and lost: the machine is given back bare)
+USAGE
+}
+
+version_of() {  # the pinned version of a package (requirements/constraints.txt)
+  local line
+  line="$(grep -i -E "^$1==" "$REPO/requirements/constraints.txt")" || {
+    echo "gpu_study.sh: $1 is not pinned in requirements/constraints.txt" >&2; exit 2; }
+  echo "${line#*==}"
+}
+
+bundle() {
+  local data="" pyver=3.12 links=()
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --data) data="$2"; shift 2 ;;
+      --python-version) pyver="$2"; shift 2 ;;
+      --find-links) links=(--find-links "$2" --platform linux_x86_64); shift 2 ;;
+      *) echo "gpu_study.sh bundle: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+  done
+  [[ -n "$data" ]] || { usage >&2; exit 2; }
+  [[ -d "$data/bin" && -f "$data/spm/spm.model" && -f "$data/raw/test.de" ]] || {
+    echo "gpu_study.sh: $data is not a prepared corpus (bin/, spm/spm.model, raw/test.*)" >&2; exit 2; }
+  source "$REPO/scripts/lib/python.sh"
+  rm -rf "$BUNDLE" && mkdir -p "$BUNDLE/wheels" "$BUNDLE/data"
+  local tag="${pyver/./}" package version
+  for package in "${PACKAGES[@]}"; do
+    version="$(version_of "$package")"
+    if [[ "$package" == antlr4-python3-runtime ]]; then
+      # published as a source archive only; pure Python, so a wheel built here installs there
+      "$PY" -m pip wheel -q --no-deps --no-binary :all: -w "$BUNDLE/wheels" "$package==$version"
+    else
+      "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version "$pyver" \
+        --implementation cp --abi "cp$tag" --abi abi3 --abi none --platform manylinux_2_28_x86_64 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any \
+        "${links[@]}" -d "$BUNDLE/wheels" "$package==$version"
+    fi
+  done
+  "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$BUNDLE/wheels" "$REPO"
+  local name
+  name="$(basename "$(cd "$data" && pwd)")"
+  mkdir -p "$BUNDLE/data/$name/raw"
+  cp -r "$data/bin" "$data/spm" "$BUNDLE/data/$name/"
+  cp "$data"/raw/valid.* "$data"/raw/test.* "$BUNDLE/data/$name/raw/"
+  ls -1 "$BUNDLE/wheels"
+  du -sh "$BUNDLE" "$REPO" --exclude=.venv --exclude=.git | sed 's/^/size: /'
+  echo "gpu_study.sh: the working tree travels whole (at most 64 MiB with .gpu); carry .gpu"
+}
+
+run() {
+  local out="" budget_s="" configs="baseline contextpool" seeds="1 2 3" jobs=16 epochs=12 avg=5
+  local precision=bf16 device=cuda
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --out) out="$2"; shift 2 ;;
+      --budget-s) budget_s="$2"; shift 2 ;;
+      --configs) configs="$2"; shift 2 ;;
+      --seeds) seeds="$2"; shift 2 ;;
+      --jobs) jobs="$2"; shift 2 ;;
+      --budget-epochs) epochs="$2"; shift 2 ;;
+      --avg) avg="$2"; shift 2 ;;
+      --precision) precision="$2"; shift 2 ;;
+      --device) device="$2"; shift 2 ;;
+      *) echo "gpu_study.sh run: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+  done
+  [[ -n "$out" && -n "$budget_s" ]] || { usage >&2; exit 2; }
+  local data
+  data="$(find "$BUNDLE/data" -mindepth 1 -maxdepth 1 -type d | head -n 1)"
+  [[ -n "$data" ]] || { echo "gpu_study.sh: no corpus in $BUNDLE/data: run 'bundle' first" >&2; exit 2; }
+  local work=/tmp/cpmt-gpu site=/tmp/cpmt-gpu/site real
+  real="$(command -v python3)"
+  rm -rf "$work" && mkdir -p "$out"
+  "$real" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check \
+    --target "$site" "$BUNDLE"/wheels/*.whl
+  # the image's own python with the bundle first on its path; run_study.sh finds the project's
+  # commands beside $PYTHON, so the interpreter is named from the folder pip put them in
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+  printf '#!/bin/sh\nexec %q "$@"\n' "$real" > "$site/bin/python"
+  chmod +x "$site/bin/python"
+  export PYTHON="$site/bin/python"
+  "$PYTHON" -c 'import torch, fairseq, fairseq_plugins, contextpool_mt, sacrebleu
+print("torch", torch.__version__, "fairseq", fairseq.__version__, "sacrebleu", sacrebleu.__version__,
+      "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")'
+
+  local runs="$work/runs" artefacts="$work/artefacts"
+  mkdir -p "$runs" "$artefacts"
+  # an exported run's checkpoints are not needed again: free the disk while the others train
+  ( while sleep 15; do
+      for scores in "$artefacts"/*/eval/avg/scores.json; do
+        if [[ -f "$scores" ]]; then
+          name="${scores#"$artefacts"/}"
+          rm -rf "$runs/${name%%/*}/checkpoints"
+        fi
+      done
+    done ) &
+  local sweeper=$! rc=0
+  timeout --signal=TERM --kill-after=60 "$budget_s" \
+    bash "$REPO/scripts/run_study.sh" --data "$data" --runs "$runs" --artefacts "$artefacts" \
+      --budget-epochs "$epochs" --avg "$avg" --seeds "$seeds" --configs "$configs" --jobs "$jobs" \
+      --precision "$precision" --device "$device" < /dev/null || rc=$?
+  kill "$sweeper" 2> /dev/null || true
+  echo "gpu_study.sh: the study ended with exit status $rc (124: --budget-s ran out)"
+  bash "$REPO/scripts/run_study.sh" --status --runs "$runs" --artefacts "$artefacts" \
+    --seeds "$seeds" --configs "$configs" --budget-epochs "$epochs" | tee "$out/status.txt" || true
+  tar -czf "$out/artefacts.tar.gz" -C "$artefacts" .
+  ( cd "$runs" && tar -czf "$out/logs.tar.gz" --ignore-failed-read ./*.out ./*/train.log ./*/*.out 2> /dev/null ) || true
+  ls -l "$out"
+}
+
+case "${1:-}" in
+  bundle) shift; bundle "$@" ;;
+  run) shift; run "$@" ;;
+  -h|--help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac

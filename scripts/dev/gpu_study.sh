@@ -19,17 +19,19 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUNDLE="$REPO/.gpu"
 # what the GPU image lacks (its package list: torch, numpy, scipy, matplotlib, scikit-learn, cffi,
-# cython, regex, tqdm, packaging, lxml, tabulate, colorama, portalocker, pyyaml are there), and
-# what must be our pinned version there too (sacreBLEU and SentencePiece score and detokenise;
-# protobuf reads the SentencePiece model for the corpus fingerprint)
+# cython, regex, tqdm, packaging, lxml, tabulate, colorama, portalocker, pyyaml, protobuf are
+# there), and what must be our pinned version there too (sacreBLEU and SentencePiece score and
+# detokenise). Not protobuf: `import fairseq` imports the image's tensorboard, whose generated
+# code may refuse another major version of protobuf's runtime; SentencePiece's model file reads
+# with any recent one.
 PACKAGES=(fairseq-fixed hydra-core omegaconf antlr4-python3-runtime bitarray sacrebleu sacremoses
-          sentencepiece protobuf tensorboardX)
+          sentencepiece tensorboardX)
 
 usage() {
   cat <<'USAGE'
 Usage: scripts/dev/gpu_study.sh bundle --data DATA_DIR [--python-version 3.12] [--find-links DIR]
        scripts/dev/gpu_study.sh run --out OUT --budget-s S [--configs "C ..."] [--seeds "1 2 3"]
-           [--jobs 16] [--budget-epochs 12] [--avg 5] [--precision bf16] [--device cuda]
+           [--jobs 8] [--budget-epochs 12] [--avg 5] [--precision bf16] [--device cuda]
 
 bundle: .gpu/wheels and .gpu/data/NAME (NAME = DATA_DIR's folder name) for a machine whose
         python3 is --python-version (default 3.12) and holds PyTorch; --find-links adds a folder
@@ -89,7 +91,7 @@ bundle() {
 }
 
 run() {
-  local out="" budget_s="" configs="baseline contextpool" seeds="1 2 3" jobs=16 epochs=12 avg=5
+  local out="" budget_s="" configs="baseline contextpool" seeds="1 2 3" jobs=8 epochs=12 avg=5
   local precision=bf16 device=cuda
   while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -106,12 +108,15 @@ run() {
     esac
   done
   [[ -n "$out" && -n "$budget_s" ]] || { usage >&2; exit 2; }
+  mkdir -p "$out" && out="$(cd "$out" && pwd)"
+  # everything this prints also goes to OUT/run.log, which comes back even if a step fails
+  exec > >(tee "$out/run.log") 2>&1
   local data
   data="$(find "$BUNDLE/data" -mindepth 1 -maxdepth 1 -type d | head -n 1)"
   [[ -n "$data" ]] || { echo "gpu_study.sh: no corpus in $BUNDLE/data: run 'bundle' first" >&2; exit 2; }
   local work=/tmp/cpmt-gpu site=/tmp/cpmt-gpu/site real
   real="$(command -v python3)"
-  rm -rf "$work" && mkdir -p "$out"
+  rm -rf "$work"
   "$real" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check \
     --target "$site" "$BUNDLE"/wheels/*.whl
   # the image's own python with the bundle first on its path; run_study.sh finds the project's
@@ -120,7 +125,7 @@ run() {
   printf '#!/bin/sh\nexec %q "$@"\n' "$real" > "$site/bin/python"
   chmod +x "$site/bin/python"
   export PYTHON="$site/bin/python"
-  "$PYTHON" -c 'import torch, fairseq, fairseq_plugins, contextpool_mt, sacrebleu
+  "$PYTHON" -c 'import torch, fairseq, fairseq_cli.train, fairseq_plugins, contextpool_mt, sacrebleu
 print("torch", torch.__version__, "fairseq", fairseq.__version__, "sacrebleu", sacrebleu.__version__,
       "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")'
 
@@ -135,8 +140,9 @@ print("torch", torch.__version__, "fairseq", fairseq.__version__, "sacrebleu", s
         fi
       done
     done ) &
-  local sweeper=$! rc=0
-  timeout --signal=TERM --kill-after=60 "$budget_s" \
+  # the budget counts from this script's start (the install and the imports above took some)
+  local sweeper=$! rc=0 left=$(( budget_s - SECONDS ))
+  timeout --signal=TERM --kill-after=20 "$left" \
     bash "$REPO/scripts/run_study.sh" --data "$data" --runs "$runs" --artefacts "$artefacts" \
       --budget-epochs "$epochs" --avg "$avg" --seeds "$seeds" --configs "$configs" --jobs "$jobs" \
       --precision "$precision" --device "$device" < /dev/null || rc=$?
@@ -144,8 +150,10 @@ print("torch", torch.__version__, "fairseq", fairseq.__version__, "sacrebleu", s
   echo "gpu_study.sh: the study ended with exit status $rc (124: --budget-s ran out)"
   bash "$REPO/scripts/run_study.sh" --status --runs "$runs" --artefacts "$artefacts" \
     --seeds "$seeds" --configs "$configs" --budget-epochs "$epochs" | tee "$out/status.txt" || true
-  tar -czf "$out/artefacts.tar.gz" -C "$artefacts" .
-  ( cd "$runs" && tar -czf "$out/logs.tar.gz" --ignore-failed-read ./*.out ./*/train.log ./*/*.out 2> /dev/null ) || true
+  # logs first: a run killed mid-write must not cost the others' logs or artefacts
+  ( cd "$runs" && tar -czf "$out/logs.tar.gz" --ignore-failed-read --warning=no-file-changed \
+      ./*.out ./*/train.log ./*/*.out ./*/eval/*/generate.log 2> /dev/null ) || true
+  tar -czf "$out/artefacts.tar.gz" --warning=no-file-changed -C "$artefacts" . || true
   ls -l "$out"
 }
 

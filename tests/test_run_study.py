@@ -18,6 +18,7 @@ import types
 from pathlib import Path
 
 import pytest
+import torch
 
 from contextpool_mt import study
 
@@ -204,7 +205,7 @@ def test_cuda_runs_train_the_same_recipe_without_cpu(tmp_path, fake_data):
         assert "--cpu" not in shlex.split(fairseq_command(on_cuda, tmp_path))
 
 
-@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error without a GPU")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without a GPU")
 def test_cuda_without_a_gpu_stops_before_training(tmp_path, fake_data):
     out = subprocess.run(["bash", str(SCRIPT), "--data", str(fake_data), "--runs", str(tmp_path / "r"),
                           "--artefacts", str(tmp_path / "a"), "--budget-epochs", "2", "--configs",

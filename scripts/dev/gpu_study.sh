@@ -12,7 +12,7 @@
 #     own torch, trains and scores with run_study.sh --device cuda (--jobs runs share the GPU),
 #     stops the study cleanly before --budget-s seconds, and packs what it made into OUT:
 #     artefacts.tar.gz (the exported runs, as committed under docs/results/), logs.tar.gz (every
-#     run's output and train.log, finished or not) and status.txt.
+#     run's output and train.log, finished or not), status.txt and run.log (all it printed).
 #
 # Nothing here is needed where pip works: there, `make install` and run_study.sh --device cuda.
 set -euo pipefail
@@ -39,7 +39,7 @@ bundle: .gpu/wheels and .gpu/data/NAME (NAME = DATA_DIR's folder name) for a mac
         takes the one pip built for `make install`, from ~/.cache/pip/wheels)
 run:    the study of run_study.sh over .gpu/data/*, on --device (cuda; cpu rehearses the whole
         path on a machine without a GPU), its runs in /tmp/cpmt-gpu; packs OUT/artefacts.tar.gz,
-        OUT/logs.tar.gz and OUT/status.txt when the study ends or --budget-s runs out (the runs
+        OUT/logs.tar.gz, OUT/status.txt and OUT/run.log when the study ends or --budget-s runs out (the runs
         still training then are stopped and lost: the machine is given back bare)
 USAGE
 }
@@ -62,7 +62,7 @@ bundle() {
     esac
   done
   [[ -n "$data" ]] || { usage >&2; exit 2; }
-  [[ -d "$data/bin" && -f "$data/spm/spm.model" && -f "$data/raw/test.de" ]] || {
+  [[ -d "$data/bin" && -f "$data/spm/spm.model" ]] && compgen -G "$data/raw/test.*" > /dev/null || {
     echo "gpu_study.sh: $data is not a prepared corpus (bin/, spm/spm.model, raw/test.*)" >&2; exit 2; }
   source "$REPO/scripts/lib/python.sh"
   rm -rf "$BUNDLE" && mkdir -p "$BUNDLE/wheels" "$BUNDLE/data"

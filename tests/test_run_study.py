@@ -25,7 +25,10 @@ from contextpool_mt import study
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "run_study.sh"
 TABLE = REPO / "configs" / "study" / "configurations.txt"
-COMMITTED = REPO / "docs" / "results" / "study-bf16"
+# the committed studies: folder -> (run_study.sh --precision, the task train.sh picks for it,
+# the fewest configurations the folder must hold)
+COMMITTED = {"study-bf16": ("bf16", "translation_bf16", 10),  # main pairs, ablations, peers
+             "study-fp32": ("fp32", "translation_provenance", 4)}  # fp32 figure, issue 24 screen
 SWEEP = ["baseline_1x1", "baseline_2x2", "contextpool_1x1", "contextpool_2x2",
          "lightconv_1x1", "lightconv_2x2", "dynamicconv_1x1", "dynamicconv_2x2"]
 # issue 24's screen: configuration -> (the option it changes, its parsed value)
@@ -96,10 +99,10 @@ def normalised(command_line):
     return tokens
 
 
-def committed_commands():
-    """{(config, seed): the last fairseq-train line of docs/results/study-bf16/NAME/command.txt}."""
+def committed_commands(study="study-bf16"):
+    """{(config, seed): the last fairseq-train line of docs/results/STUDY/NAME/command.txt}."""
     committed = {}
-    for command in sorted(COMMITTED.glob("*_s*/command.txt")):
+    for command in sorted((REPO / "docs" / "results" / study).glob("*_s*/command.txt")):
         config, seed = command.parent.name.rsplit("_s", 1)
         committed[(config, seed)] = command.read_text().strip().splitlines()[-1]
     return committed
@@ -122,30 +125,36 @@ def last_value(tokens, option):
     return [b for a, b in zip(tokens, tokens[1:]) if a == option][-1]
 
 
-def test_existing_configurations_give_the_committed_commands(tmp_path, fake_data):
-    """Every committed run's last fairseq-train line (docs/results/study-bf16/NAME/command.txt)
-    is what run_study.sh runs today for that name and seed: train.sh's options map onto it and
-    the arguments after '--' are its tail, token for token."""
-    committed = committed_commands()
-    assert len({config for config, _ in committed}) >= 10  # the main pairs, ablations, peers
+@pytest.mark.parametrize("study", sorted(COMMITTED))
+def test_existing_configurations_give_the_committed_commands(tmp_path, fake_data, study):
+    """Every committed run's last fairseq-train line (docs/results/STUDY/NAME/command.txt)
+    is what run_study.sh runs today for that name, seed and the study's precision: train.sh's
+    options map onto it and the arguments after '--' are its tail, token for token."""
+    precision, task, fewest = COMMITTED[study]
+    committed = committed_commands(study)
+    assert len({config for config, _ in committed}) >= fewest
     for (config, seed), expected in committed.items():
-        (line,) = print_commands(fake_data, tmp_path / "runs", [config], seeds=seed)
+        (line,) = print_commands(fake_data, tmp_path / "runs", [config], seeds=seed,
+                                 precision=precision)
         options, extra = split_printed(line)
         tokens = shlex.split(expected)
         for ours, theirs in (("--arch", "--arch"), ("--max-tokens", "--max-tokens"), ("--lr", "--lr"),
                              ("--warmup", "--warmup-updates"), ("--max-epoch", "--max-epoch"),
                              ("--seed", "--seed")):
             assert options[ours] == last_value(tokens, theirs), (config, seed, ours)
-        assert options["--precision"] == "bf16" and last_value(tokens, "--task") == "translation_bf16"
+        assert options["--precision"] == precision and last_value(tokens, "--task") == task
         assert options["--cpu"] and tokens[tokens.index("--cpu") + 1:] == extra, (config, seed)
         assert Path(options["--run-dir"]).name == f"{config}_s{seed}"
 
 
-def test_train_sh_turns_a_printed_line_into_the_committed_command(tmp_path, fake_data):
-    """End to end for one run (the peer with the most options): the printed train.sh line, run
-    with a stub for fairseq-train, logs exactly the committed fairseq-train line."""
-    expected = committed_commands()[("dynamicconv", "1")]
-    (line,) = print_commands(fake_data, tmp_path / "runs", ["dynamicconv"], seeds="1")
+@pytest.mark.parametrize("study, config", [("study-bf16", "dynamicconv"), ("study-fp32", "cp_stream")])
+def test_train_sh_turns_a_printed_line_into_the_committed_command(tmp_path, fake_data, study, config):
+    """End to end for one run of each study (the peer with the most options; an issue 24
+    variant in fp32): the printed train.sh line, run with a stub for fairseq-train, logs exactly
+    the committed fairseq-train line."""
+    expected = committed_commands(study)[(config, "1")]
+    (line,) = print_commands(fake_data, tmp_path / "runs", [config], seeds="1",
+                             precision=COMMITTED[study][0])
     assert normalised(fairseq_command(line, tmp_path)) == normalised(expected)
 
 

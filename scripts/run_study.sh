@@ -255,6 +255,25 @@ if [[ "$PILOT" == 1 ]]; then
   exit 0
 fi
 
+# reap_one: wait until whichever run ends first (not the oldest: a run already done ends at
+# once, and its slot must not wait for the run started before it), reap it, drop it from pids;
+# its exit status. Polls, as `wait -n -p` needs bash 5.1; a stop signal is handled within a second.
+reap_one() {
+  local i pid
+  while :; do
+    for i in "${!pids[@]}"; do
+      pid="${pids[$i]}"
+      if ! kill -0 "$pid" 2> /dev/null; then
+        unset "pids[$i]"
+        pids=("${pids[@]}")
+        wait "$pid"
+        return
+      fi
+    done
+    sleep 1
+  done
+}
+
 echo "== [$(date +%H:%M:%S)] $(wc -w <<< "$CONFIGS") configurations x seeds ($SEEDS), budget $BUDGET epochs, $JOBS at a time"
 failed=0
 for seed in $SEEDS; do
@@ -262,8 +281,7 @@ for seed in $SEEDS; do
     one "${config}_s$seed" "$seed" < /dev/null &
     pids+=($!)
     if (( ${#pids[@]} >= JOBS )); then
-      wait "${pids[0]}" || failed=1
-      pids=("${pids[@]:1}")
+      reap_one || failed=1
     fi
   done
 done

@@ -364,3 +364,35 @@ def test_a_status_probe_does_not_stop_a_run_from_starting(tmp_path, fake_data):
     _, stderr = study_process.communicate(timeout=30)
     assert study_process.returncode == 143, stderr
     assert "being trained by another process" not in stderr
+
+
+def test_a_finished_run_frees_its_slot_at_once(tmp_path, fake_data):
+    """--jobs 2 over baseline, contextpool, lightconv where contextpool_s1 is already exported:
+    its slot goes to lightconv_s1 while baseline_s1 still trains (the scheduler once waited for
+    the oldest run, so one core idled for a whole run)."""
+    stub = tmp_path / "fairseq-train"
+    stub.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = --save-dir ] && dir="$2"; shift; done\n'
+                    'echo $$ > "$dir/stub.pid"\nexec sleep 120\n')
+    stub.chmod(0o755)
+    runs, artefacts = tmp_path / "runs", tmp_path / "artefacts"
+    scores = artefacts / "contextpool_s1" / "eval" / "avg"
+    scores.mkdir(parents=True)
+    (scores / "scores.json").write_text(json.dumps({"bleu_detok": {"score": 38.0}}))
+    study_process = subprocess.Popen(
+        ["bash", str(SCRIPT), "--data", str(fake_data), "--runs", str(runs), "--artefacts",
+         str(artefacts), "--budget-epochs", "1", "--seeds", "1", "--configs",
+         "baseline contextpool lightconv", "--jobs", "2"],
+        env=env(FAIRSEQ_TRAIN=str(stub)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid_files = [runs / name / "checkpoints" / "stub.pid" for name in ("baseline_s1", "lightconv_s1")]
+    deadline = time.time() + 60
+    while not all(p.is_file() and p.read_text().strip() for p in pid_files):
+        assert study_process.poll() is None, study_process.communicate()
+        assert time.time() < deadline, "lightconv_s1 did not start beside baseline_s1"
+        time.sleep(0.1)
+    stubs = [int(p.read_text()) for p in pid_files]
+    assert all(alive(pid) for pid in stubs)
+    study_process.send_signal(signal.SIGTERM)
+    stdout, stderr = study_process.communicate(timeout=30)
+    assert study_process.returncode == 143, stderr
+    assert "contextpool_s1: done" in stdout
+    assert "stopping 2 run(s)" in stderr and not any(alive(pid) for pid in stubs)

@@ -204,6 +204,9 @@ class Options:
     spm_model_type: str = "unigram"
     character_coverage: float = 0.9999
     spm_max_sentences: int = 2_000_000
+    # SentencePiece's unigram trainer gives another vocabulary for another thread count (measured on
+    # Multi30k: 1 and 2 threads differ in 39 pieces), so it is part of the recipe, not --workers
+    spm_threads: int = 1
     seed: int = 1
     force: bool = False
     stop_after: Optional[str] = None
@@ -435,7 +438,7 @@ def _spm_train(opts: Options, inputs: List[str], prefix: str, hard_limit: bool) 
         vocab_size=opts.vocab_size,
         model_type=opts.spm_model_type,
         character_coverage=opts.character_coverage,
-        num_threads=max(1, opts.workers),
+        num_threads=opts.spm_threads,
         hard_vocab_limit=hard_limit,
         minloglevel=1,
     )
@@ -601,7 +604,7 @@ def recipes(opts: Options) -> Dict[str, dict]:
     spm = {
         "raw": _fingerprint(raw), "vocab_size": opts.vocab_size, "model_type": opts.spm_model_type,
         "character_coverage": opts.character_coverage, "max_sentences": opts.spm_max_sentences,
-        "seed": opts.seed,
+        "seed": opts.seed, "threads": opts.spm_threads,
     }
     encoded = {"spm": _fingerprint(spm)}
     binarised = {"encoded": _fingerprint(encoded), "preprocess": "joined-dictionary",
@@ -615,7 +618,7 @@ RECIPE_OPTIONS = {
     "dedup": "--dedup", "bad_utf8": "--bad-utf8", "normaliser": "normalisation rules (version)",
     "vocab_size": "--vocab-size", "model_type": "--spm-model-type",
     "character_coverage": "--character-coverage", "max_sentences": "--spm-max-sentences",
-    "seed": "--seed", "test_sets": "test sets (--test-prefix)",
+    "seed": "--seed", "threads": "--spm-threads", "test_sets": "test sets (--test-prefix)",
 }
 
 
@@ -710,6 +713,13 @@ def prepare(opts: Options) -> None:
 # --------------------------------------------------------------------------- CLI
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def add_processing_options(p: argparse.ArgumentParser) -> None:
     """The cleaning, SentencePiece and binarisation options, with Options' defaults (also used
     by cpmt-prepare-wmt14, which hands them on)."""
@@ -719,10 +729,11 @@ def add_processing_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ratio", type=float, default=d["ratio"], help="train: drop pairs whose token-count ratio exceeds this; 0 = no limit (default %(default)s)")
     p.add_argument("--dedup", action="store_true", help="train: also drop exact duplicate pairs")
     p.add_argument("--bad-utf8", choices=("error", "drop"), default=d["bad_utf8"], help="train lines that are not valid UTF-8: stop with an error (default) or drop the pair; valid/test always stop")
-    p.add_argument("--workers", type=int, default=d["workers"], help="threads / processes for SentencePiece and fairseq-preprocess (default %(default)s)")
+    p.add_argument("--workers", type=int, default=d["workers"], help="threads / processes for SentencePiece's encoding and fairseq-preprocess; they do not change the result (default %(default)s: this machine's cores, at most 8)")
     p.add_argument("--spm-model-type", choices=("unigram", "bpe"), default=d["spm_model_type"], help="SentencePiece model type (default %(default)s)")
     p.add_argument("--character-coverage", type=float, default=d["character_coverage"], help="SentencePiece character coverage (default %(default)s)")
     p.add_argument("--spm-max-sentences", type=int, default=d["spm_max_sentences"], help="train SentencePiece on at most this many sampled sentences; 0 = all (default %(default)s)")
+    p.add_argument("--spm-threads", type=_at_least_one, default=d["spm_threads"], help="threads SentencePiece trains with: its vocabulary depends on them, so they are part of the corpus's recipe (default %(default)s, the same on every machine)")
     p.add_argument("--seed", type=int, default=d["seed"], help="random seed for SentencePiece's sampling (default %(default)s)")
 
 
@@ -732,7 +743,7 @@ def processing_options(args: argparse.Namespace) -> dict:
         vocab_size=args.vocab_size, max_len=args.max_len, ratio=args.ratio, dedup=args.dedup,
         bad_utf8=args.bad_utf8, workers=max(1, args.workers), spm_model_type=args.spm_model_type,
         character_coverage=args.character_coverage, spm_max_sentences=args.spm_max_sentences,
-        seed=args.seed,
+        spm_threads=args.spm_threads, seed=args.seed,
     )
 
 

@@ -308,6 +308,37 @@ def test_a_complete_corpus_is_not_rebuilt_from_other_options_or_inputs(tmp_path,
     assert json.load(open(os.path.join(out, "spm", corpus.MARKER)))["requested"] == 45
 
 
+def test_sentencepiece_trains_with_spm_threads_not_workers(tmp_path, monkeypatch, capsys):
+    """SentencePiece's unigram trainer builds another vocabulary with another thread count (on
+    Multi30k 1 and 2 threads differ in 39 pieces, docs/results.md), so --workers, a speed setting
+    whose default is the machine's core count, must not reach it: SentencePiece trains with
+    --spm-threads (default 1 on every machine), which is part of the recipe."""
+    import sentencepiece as spm
+
+    real_train = spm.SentencePieceTrainer.train
+    threads = []
+
+    def spy(**kwargs):
+        threads.append(kwargs["num_threads"])
+        return real_train(**kwargs)
+
+    monkeypatch.setattr(spm.SentencePieceTrainer, "train", spy)
+    inp = write_corpus(str(tmp_path / "in"), n_train=60)
+    out = str(tmp_path / "data")
+    base = ["--input", inp, "--out", out, *BASE_OPTS]
+    assert corpus.main(base + ["--workers", "3"]) == 0
+    assert threads and set(threads) == {1}
+    assert json.load(open(os.path.join(out, "spm", corpus.MARKER)))["recipe"]["threads"] == 1
+    capsys.readouterr()
+    assert corpus.main(base + ["--workers", "2"]) == 0  # other workers: the same corpus, reused
+    assert "spm: already complete" in capsys.readouterr().out
+    assert corpus.main(base + ["--spm-threads", "2"]) == 1
+    assert "(--spm-threads 1 -> 2)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        corpus.main(base + ["--spm-threads", "0"])
+    assert "--spm-threads: must be 1 or more, got 0" in capsys.readouterr().err
+
+
 def test_small_corpus_vocab_fallback_and_too_small_vocab(tmp_path, capsys):
     inp = write_corpus(str(tmp_path / "in"), n_train=30)
     out = str(tmp_path / "data")

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from contextpool_mt.machine import parse_line as parse_machine_line
+
 __all__ = [
     "LogParseError",
     "to_number",
@@ -111,6 +113,8 @@ def parse_train_log_lines(lines: Iterable[str], source: str = "<train.log>") -> 
 
     Returns a dict with ``params``/``params_trained`` (from the last process's
     count line), ``arch``, ``segments`` (one per fairseq-train process),
+    ``machines`` (each process's :mod:`contextpool_mt.machine` record, None
+    where train.sh wrote none),
     ``epochs`` (one entry per epoch, the last record of each epoch winning when
     an epoch was run twice), and totals:
 
@@ -155,6 +159,7 @@ class _Segment:
     params: int | None
     params_trained: int | None
     arch: str | None
+    machine: dict | None = None  # train.sh's ``# machine:`` record for the process, if it wrote one
     loaded_checkpoint: dict | None = None
     max_wall: float = 0.0  # the largest ``wall`` meter reading the process logged
     done_training_seconds: float | None = None
@@ -177,13 +182,17 @@ def _line_events(raw: str) -> list:
     """What one train.log line says, as a list of (kind, value) events.
 
     Kinds: ``params`` ((params, params_trained)) for the count line that opens a
-    process, ``record`` ((tag, values)) for a JSON record, and for other lines
+    process, ``machine`` (the record of train.sh's ``# machine:`` line, written
+    before the process starts), ``record`` ((tag, values)) for a JSON record, and for other lines
     ``arch`` (the name in ``arch='...'``), ``loaded`` (the regex match of the
     checkpoint a resume loaded) and ``done`` (the match of ``done training in N
     seconds``). Matches are turned into values only inside a process (see
     :func:`_add_event`), as lines before the first process are ignored.
     """
     line = raw.rstrip("\n")
+    machine = parse_machine_line(line)
+    if machine is not None:
+        return [("machine", machine)]
     params = parse_param_line(line)
     if params is not None:
         return [("params", params)]
@@ -208,19 +217,24 @@ def _split_segments(events: Iterable) -> list:
 
     A process starts at its parameter count line, or at the first JSON record of
     a log cut at the top. Its arch is the last ``arch='...'`` seen before it
-    starts (fairseq-train prints its config before the count line); other lines
-    before the first process are ignored.
+    starts (fairseq-train prints its config before the count line), its machine
+    the ``# machine:`` record written since the previous process started; other
+    lines before the first process are ignored.
     """
     segments = []
-    arch_hint = None
+    arch_hint = machine_hint = None
     for kind, value in events:
         if kind == "arch":
             arch_hint = value
+        elif kind == "machine":
+            machine_hint = value
         elif kind == "params":
-            segments.append(_Segment(len(segments), *value, arch=arch_hint))
+            segments.append(_Segment(len(segments), *value, arch=arch_hint, machine=machine_hint))
+            machine_hint = None
         elif segments or kind == "record":
             if not segments:
-                segments.append(_Segment(0, None, None, arch=arch_hint))
+                segments.append(_Segment(0, None, None, arch=arch_hint, machine=machine_hint))
+                machine_hint = None
             _add_event(segments[-1], kind, value)
     return segments
 
@@ -355,6 +369,7 @@ def _train_log_summary(source: str, segments: list, kept: list, discarded: list,
         "params_by_process": [s.params for s in segments],
         "arch": arch,
         "num_processes": len(segments),
+        "machines": [s.machine for s in segments],
         "resumed_from": [s.loaded_checkpoint for s in segments if s.loaded_checkpoint],
         "epochs": [_public_epoch(e) for e in kept],
         "discarded_epoch_records": [_public_epoch(e) for e in discarded],

@@ -67,6 +67,7 @@ from contextpool_mt.plotting import pyplot
 from contextpool_mt.provenance import sha256_of
 from contextpool_mt.text import read_lines
 from contextpool_mt.fairseq_logs import LogParseError, parse_train_log
+from contextpool_mt.machine import machine_type
 
 SCHEMA = "contextpool-mt/study/v1"
 RUN_NAME = re.compile(r"^(?P<config>[A-Za-z0-9_.+-]+?)_s(?P<seed>\d+)$")
@@ -147,7 +148,8 @@ def export_run(run_dir: Path, out: Path, eval_name: str = "avg") -> Path:
                 if line.startswith("# command:")]
     (tmp / "command.txt").write_text("\n".join(commands) + "\n", encoding="utf-8")
     with open(tmp / "epochs.json", "w", encoding="utf-8") as handle:
-        json.dump({"params": train["params"], "epochs": train["epochs"]}, handle, indent=1)
+        json.dump({"params": train["params"], "epochs": train["epochs"], "machines": train["machines"]},
+                  handle, indent=1)
     if (run_dir / "cost.json").is_file():
         shutil.copyfile(run_dir / "cost.json", tmp / "cost.json")
     shutil.rmtree(out, ignore_errors=True)
@@ -276,6 +278,10 @@ def collect(artefacts: Path, eval_name: str) -> dict:
             "hyps": read_lines(hyp_path),
             "params": epochs["params"],
             "epochs": epochs["epochs"],
+            # one record per fairseq-train process (contextpool_mt/machine.py); absent in exports
+            # made before train.sh recorded machines
+            "machines": epochs.get("machines") or [None],
+            "corpus": corpus_identity(scores),
             "cost": json.loads(cost_path.read_text()) if cost_path.is_file() else None,
         }
         configs.setdefault(run["config"], {})[run["seed"]] = run
@@ -410,7 +416,61 @@ def build_study_report(artefacts: Path, data: Path, baseline: str, budget: int |
         table.append(row)
     return {"schema": SCHEMA, "baseline": baseline, "budget_epochs": budget,
             "baseline_valid_bleu_at_budget": target, "reference": str(refs_path),
-            "reference_sha256": ref_sha, "configs": table, "_configs": configs}
+            "reference_sha256": ref_sha, "configs": table, "machines": runs_by_machine(configs),
+            "corpora": runs_by_corpus(configs),
+            "_configs": configs}
+
+
+def runs_by_machine(configs: dict) -> dict:
+    """{machine type: [run names]} over every process of every run (a run resumed on another
+    machine type appears under both); ``unrecorded`` for processes train.sh recorded no machine for."""
+    by_type = {}
+    for runs in configs.values():
+        for run in runs.values():
+            for machine_type_name in dict.fromkeys(machine_type(m) for m in run["machines"]):
+                by_type.setdefault(machine_type_name, []).append(run["name"])
+    return dict(sorted(by_type.items()))
+
+
+def corpus_identity(scores: dict) -> str:
+    """The corpus a scored model was trained on, by content (its dictionaries and SentencePiece
+    model, contextpool_mt/provenance.py, as cpmt-evaluate recorded them), without the folder it
+    was read from; ``unrecorded`` for scores written before evaluation recorded it."""
+    data = ((scores.get("provenance") or {}).get("data")) or {}
+    if not data.get("source_dict_sha256"):
+        return "unrecorded"
+    spm_model = data.get("spm_model_content_sha256") or data.get("spm_model_sha256") or "?"
+    return (f"{data.get('source_lang')}-{data.get('target_lang')}, dictionary "
+            f"{data['source_dict_sha256'][:12]} ({data.get('source_dict_size')} entries), "
+            f"SentencePiece {spm_model[:12]}")
+
+
+def runs_by_corpus(configs: dict) -> dict:
+    """{corpus identity: [run names]} (:func:`corpus_identity`)."""
+    by_corpus = {}
+    for runs in configs.values():
+        for run in runs.values():
+            by_corpus.setdefault(run["corpus"], []).append(run["name"])
+    return dict(sorted(by_corpus.items()))
+
+
+def render_provenance(machines: dict, corpora: dict) -> list:
+    """Markdown lines naming the machine types and corpora of a report's runs, with a warning
+    where a comparison mixes several."""
+    lines = ["", "Machines that trained these runs (train.sh's record in each train.log):", ""]
+    lines += [f"- {name}: {', '.join(sorted(runs))}" for name, runs in machines.items()]
+    recorded = [name for name in machines if name != "unrecorded"]
+    if len(recorded) > 1:
+        lines += ["", f"**Warning: {len(recorded)} machine types.** Training times and words/s are not "
+                  "comparable across them, and one comparison's runs should share a machine type."]
+    lines += ["", "Corpora they were trained on (cpmt-evaluate's provenance record in scores.json):", ""]
+    lines += [f"- {name}: {', '.join(sorted(runs))}" for name, runs in corpora.items()]
+    recorded = [name for name in corpora if name != "unrecorded"]
+    if len(recorded) > 1:
+        lines += ["", f"**Warning: {len(recorded)} corpora.** These runs were trained on different "
+                  "vocabularies (the same text prepared with other options, e.g. another "
+                  "--spm-threads): their differences mix the architectures' with the corpora's."]
+    return lines
 
 
 def plot_bleu_vs_time(report: dict, path: Path):
@@ -499,6 +559,7 @@ def render(report: dict) -> str:
             # sacreBLEU gives p = 1/(n+1) when every resample ties: no difference is no evidence
             p = f"{res['p_value']:.4f}" if res["delta"] != 0 else "n/a (identical scores)"
             lines.append(f"| {row['config']} | {seed} | {res['delta']:+.2f} | {p} |")
+    lines += render_provenance(report["machines"], report["corpora"])
     lines += ["", "![valid BLEU vs training time](bleu_vs_time.png)", ""]
     return "\n".join(lines)
 

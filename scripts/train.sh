@@ -191,9 +191,12 @@ if [[ -n "$RESUME_FROM" ]]; then
   fi
   echo "train.sh: resuming from $RESUME_FROM"
 fi
+# which machine trains this process (contextpool_mt/machine.py); warns if the run was begun on another
+MACHINE="$("$PY" -m contextpool_mt.machine --log "$RUN_DIR/train.log")" || exit 1
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) train.sh start"
   printf '# command:'; printf ' %q' "${CMD[@]}"; echo
+  echo "$MACHINE"
 } >> "$RUN_DIR/train.log"
 echo "train.sh: training $ARCH -> $RUN_DIR (log: $RUN_DIR/train.log)"
 # fairseq-train runs as a job train.sh waits for, so that SIGINT or SIGTERM sent to train.sh

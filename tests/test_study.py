@@ -121,3 +121,41 @@ def test_changed_hypotheses_are_refused(studied, tmp_path):
     hyp.write_text(hyp.read_text().replace("ein", "eine", 1))
     with pytest.raises(study.StudyError, match="contextpool_s2/eval/avg/hyp.txt: changed"):
         study.build_study_report(tmp_path / "artefacts", root / "data", "baseline", budget=3)
+
+
+def test_report_names_machines_and_corpora_and_warns_when_a_comparison_mixes_them(studied, tmp_path):
+    """Runs exported before train.sh recorded machines count as unrecorded, without a warning;
+    a run resumed on another machine type, or trained on another vocabulary, is named and warned of."""
+    from contextpool_mt import machine
+
+    _, _, _, report = studied
+    assert list(report["machines"]) == ["unrecorded"] and len(report["machines"]["unrecorded"]) == 6
+    assert "Warning" not in study.render(report)
+
+    rng = random.Random(1)
+    refs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12))) for _ in range(40)]
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    ref_path = tmp_path / "data" / "raw" / "test.de"
+    write_lines(ref_path, refs)
+    zen3 = {"cpu": "AMD EPYC", "cpu_id": "AuthenticAMD family 25 model 1", "bf16_native": False,
+            "cores": 2, "gpu": None, "torch": "2.13.0+cpu"}
+    zen1 = dict(zen3, cpu_id="AuthenticAMD family 23 model 1")
+    plan = {"baseline_s1": ([zen3], "a" * 64), "contextpool_s1": ([zen3, zen1], "b" * 64)}
+    for name, (machines, dict_sha) in plan.items():
+        run, _ = make_run(tmp_path, name, refs, ref_path, 0.2, [10, 20], rng)
+        log = "".join(machine.PREFIX + json.dumps(m) + "\n" + train_log(1000, [10, 20], 60) for m in machines)
+        (run / "train.log").write_text(log)
+        scores_path = run / "eval" / "avg" / "scores.json"
+        scores = json.loads(scores_path.read_text())
+        scores["provenance"] = {"data": {"source_lang": "en", "target_lang": "de", "source_dict_sha256": dict_sha,
+                                         "source_dict_size": 100, "spm_model_content_sha256": "c" * 64}}
+        scores_path.write_text(json.dumps(scores))
+        exported = study.export_run(run, tmp_path / "artefacts" / name)
+        assert json.loads((exported / "epochs.json").read_text())["machines"] == machines
+    mixed = study.build_study_report(tmp_path / "artefacts", tmp_path / "data", "baseline", budget=None)
+    assert mixed["machines"] == {"AMD EPYC (AuthenticAMD family 23 model 1)": ["contextpool_s1"],
+                                 "AMD EPYC (AuthenticAMD family 25 model 1)": ["baseline_s1", "contextpool_s1"]}
+    assert mixed["corpora"] == {"en-de, dictionary aaaaaaaaaaaa (100 entries), SentencePiece cccccccccccc": ["baseline_s1"],
+                                "en-de, dictionary bbbbbbbbbbbb (100 entries), SentencePiece cccccccccccc": ["contextpool_s1"]}
+    text = study.render(mixed)
+    assert "**Warning: 2 machine types.**" in text and "**Warning: 2 corpora.**" in text

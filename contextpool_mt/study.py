@@ -9,6 +9,7 @@ Command line (``cpmt-study`` runs :func:`main`; ``scripts/run_study.sh`` drives 
     cpmt-study report --artefacts DIR --data DATA_DIR --out REPORT_DIR \\
         [--baseline baseline] [--budget-epochs E]
     cpmt-study status --runs DIR --artefacts DIR --configs "C ..." [--seeds "1 2 3"]
+    cpmt-study check-corpus --artefacts DIR --data DATA_DIR
     cpmt-study frontier --artefacts DIR (--data DATA_DIR | --reference REF [--source SRC]) \\
         --out DIR [--benchmark JSON] [--costs DIR]      (contextpool_mt/frontier.py)
 
@@ -454,6 +455,30 @@ def runs_by_corpus(configs: dict) -> dict:
     return dict(sorted(by_corpus.items()))
 
 
+def corpus_mismatches(artefacts: Path, data: Path, eval_name: str = "avg") -> tuple:
+    """(runs checked, [(run name, what differs)]): the exported runs of ARTEFACTS whose recorded
+    corpus (scores.json's provenance) is not the prepared corpus DATA. Runs that recorded none are
+    not counted; fairseq (for the fingerprint) is imported only if some run recorded one."""
+    recorded_runs = []
+    for scores_path in sorted(artefacts.glob(f"*/eval/{eval_name}/scores.json")):
+        scores = json.loads(scores_path.read_text(encoding="utf-8"))
+        recorded = (scores.get("provenance") or {}).get("data")
+        if recorded and recorded.get("source_dict_sha256"):
+            recorded_runs.append((scores_path.parents[2].name, recorded))
+    if not recorded_runs:
+        return 0, []
+    from contextpool_mt.provenance import differing, fingerprint_like, spm_model_of
+
+    found = []
+    for name, recorded in recorded_runs:
+        actual = fingerprint_like(recorded, data / "bin", recorded["source_lang"], recorded["target_lang"],
+                                  spm_model_of(data / "bin"))
+        what = differing(recorded, actual)
+        if what:
+            found.append((name, what))
+    return len(recorded_runs), found
+
+
 def render_provenance(machines: dict, corpora: dict) -> list:
     """Markdown lines naming the machine types and corpora of a report's runs, with a warning
     where a comparison mixes several."""
@@ -690,6 +715,15 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--configs", required=True, help='configuration names, e.g. "baseline contextpool"')
     status.add_argument("--seeds", default="1 2 3", help='seeds (default: "1 2 3")')
     status.add_argument("--budget-epochs", type=int, help="the study's budget, to show epochs as E of B")
+    check = sub.add_parser(
+        "check-corpus", help="is DATA the corpus the exported runs were trained on?",
+        description="Compares the corpus each exported run recorded (scores.json, written by "
+        "cpmt-evaluate) with the prepared corpus DATA, and fails naming the runs and what differs "
+        "(dictionaries, SentencePiece model, languages). scripts/run_study.sh runs it before it "
+        "trains anything, so a study never mixes corpora.")
+    check.add_argument("--artefacts", required=True, type=Path, help="folder of exported runs")
+    check.add_argument("--data", required=True, type=Path, help="prepared corpus (the folder with bin/)")
+    check.add_argument("--eval", default="avg", help=eval_help)
     rep = sub.add_parser("report", help="the study report from exported artefacts")
     rep.add_argument("--artefacts", required=True, type=Path,
                      help="folder of exported runs, one NAME_sSEED folder each")
@@ -752,6 +786,22 @@ def main(argv=None) -> int:
             from contextpool_mt import frontier
 
             print(f"study: wrote {frontier.run(args)}")
+        elif args.command == "check-corpus":
+            checked, found = corpus_mismatches(args.artefacts, args.data, args.eval)
+            if found:
+                by_difference = {}
+                for name, what in found:
+                    by_difference.setdefault(what, []).append(name)
+                listed = "; ".join(
+                    f"{what}: {', '.join(names[:4])}{f' and {len(names) - 4} more' if len(names) > 4 else ''}"
+                    for what, names in by_difference.items())
+                raise StudyError(
+                    f"{args.data} is not the corpus {len(found)} of the {checked} exported runs in "
+                    f"{args.artefacts} were trained on (recorded vs this corpus: {listed}): runs trained on it would not "
+                    "be comparable with them. Prepare the corpus as they did (docs/results.md, \"One "
+                    "corpus per comparison\": SentencePiece's --spm-threads), or give other --artefacts")
+            print(f"study: {args.data} is the corpus of the {checked} exported runs in {args.artefacts} "
+                  "that recorded one")
         elif args.command == "status":
             if not all(s.isdigit() for s in args.seeds.split()):
                 raise StudyError(f"--seeds {args.seeds!r}: give whole numbers, e.g. \"1 2 3\"")

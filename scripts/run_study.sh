@@ -129,6 +129,10 @@ fi
 [[ "$PILOT" == 1 || -n "$BUDGET" ]] || { echo "run_study.sh: give --pilot or --budget-epochs E" >&2; exit 2; }
 if [[ "$PRINT" == 0 ]]; then
   [[ -d "$DATA/bin" ]] || { echo "run_study.sh: $DATA/bin not found: prepare the corpus first (cpmt-prepare-corpus)" >&2; exit 2; }
+  # a study's runs share one corpus: nothing is trained on another than the exported runs record
+  if [[ -d "$ARTEFACTS" ]]; then
+    cpmt-study check-corpus --artefacts "$ARTEFACTS" --data "$DATA" > /dev/null || exit 2
+  fi
   if [[ "$DEVICE" == cuda ]] && ! "$PY" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
     echo "run_study.sh: --device cuda, but $PY's torch sees no CUDA GPU (torch.cuda.is_available() is False)" >&2
     exit 2

@@ -224,6 +224,34 @@ def test_cuda_without_a_gpu_stops_before_training(tmp_path, fake_data):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_study_never_trains_on_another_corpus_than_its_exported_runs(tmp_path, fake_data):
+    """Exported runs record their corpus (scores.json's provenance, by content): run_study.sh
+    starts nothing on a corpus whose dictionaries differ, and says which runs and what differs;
+    on the same corpus, or beside runs that recorded none, it goes on."""
+    from contextpool_mt.provenance import fingerprint
+
+    artefacts = tmp_path / "a"
+    recorded = fingerprint(fake_data / "bin", "en", "de")
+    for name, data in (("baseline_s1", recorded), ("contextpool_s1", None)):
+        (artefacts / name / "eval" / "avg").mkdir(parents=True)
+        (artefacts / name / "eval" / "avg" / "scores.json").write_text(
+            json.dumps({"provenance": {"data": data} if data else {}}))
+    check = [os.path.join(os.path.dirname(sys.executable), "cpmt-study"), "check-corpus",
+             "--artefacts", str(artefacts), "--data", str(fake_data)]
+    same = subprocess.run(check, env=env(), capture_output=True, text=True)
+    assert same.returncode == 0 and "is the corpus of the 1 exported runs" in same.stdout, same.stderr
+
+    (fake_data / "bin" / "dict.de.txt").write_text("a 1\nc 1\n")  # the corpus prepared otherwise
+    out = subprocess.run(["bash", str(SCRIPT), "--data", str(fake_data), "--runs", str(tmp_path / "r"),
+                          "--artefacts", str(artefacts), "--budget-epochs", "2", "--configs", "baseline",
+                          "--seeds", "2"], env=env(), capture_output=True, text=True)
+    assert out.returncode == 2
+    assert f"{fake_data} is not the corpus 1 of the 1 exported runs in {artefacts}" in out.stderr
+    assert "target dictionary sha256" in out.stderr and "baseline_s1" in out.stderr
+    assert "source dictionary" not in out.stderr and "contextpool_s1" not in out.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_an_unknown_device_is_refused(tmp_path, fake_data):
     out = subprocess.run(["bash", str(SCRIPT), "--print-commands", "--data", str(fake_data), "--runs",
                           str(tmp_path / "r"), "--artefacts", str(tmp_path / "a"), "--budget-epochs",

@@ -587,10 +587,12 @@ def run_bin(opts: Options, recipe: dict) -> None:
 # --------------------------------------------------------------------------- driver
 
 
-def recipes(opts: Options) -> Dict[str, dict]:
+def recipes(opts: Options, spm_threads_recorded: bool = True) -> Dict[str, dict]:
     """What each step's output is made from: its options, and the fingerprint of the step
     before (so a change anywhere reaches every later step). The inputs are known by path, size
-    and modification time. Kept in each step's marker, so a refusal can say what differs."""
+    and modification time. Kept in each step's marker, so a refusal can say what differs.
+    ``spm_threads_recorded=False`` gives the recipes of corpora prepared before SentencePiece's
+    thread count was part of them (:func:`adopt_unrecorded_spm_threads`)."""
     inputs = {
         f"{split}.{lang}": _file_identity(opts.input_path(split, lang))
         for split in opts.splits
@@ -604,8 +606,10 @@ def recipes(opts: Options) -> Dict[str, dict]:
     spm = {
         "raw": _fingerprint(raw), "vocab_size": opts.vocab_size, "model_type": opts.spm_model_type,
         "character_coverage": opts.character_coverage, "max_sentences": opts.spm_max_sentences,
-        "seed": opts.seed, "threads": opts.spm_threads,
+        "seed": opts.seed,
     }
+    if spm_threads_recorded:
+        spm["threads"] = opts.spm_threads
     encoded = {"spm": _fingerprint(spm)}
     binarised = {"encoded": _fingerprint(encoded), "preprocess": "joined-dictionary",
                  "test_sets": list(opts.test_sets)}
@@ -640,6 +644,23 @@ def recipe_differences(built: dict, requested: dict) -> List[str]:
         elif key in RECIPE_OPTIONS and old != value:
             found.append(f"{RECIPE_OPTIONS[key]} {old} -> {value}")
     return found
+
+
+def adopt_unrecorded_spm_threads(opts: Options, wanted: Dict[str, dict]) -> Dict[str, dict]:
+    """A corpus whose SentencePiece step was built before its thread count was recorded (it
+    trained with --workers threads) and otherwise from the options asked for now is kept as it
+    is, not refused or rebuilt: its vocabulary is what runs trained on it depend on, and no
+    --spm-threads can say which count built it. --force rebuilds it with --spm-threads."""
+    recipe = (read_marker(step_dir(opts, "spm")) or {}).get("recipe")
+    if opts.force or not recipe or "threads" in recipe:
+        return wanted
+    legacy = recipes(opts, spm_threads_recorded=False)
+    if recipe != legacy["spm"]:
+        return wanted
+    log(f"spm: {step_dir(opts, 'spm')} was trained before the SentencePiece thread count was "
+        f"recorded (with --workers threads); kept as it is (--force rebuilds it with --spm-threads "
+        f"{opts.spm_threads})")
+    return legacy
 
 
 def refuse_to_replace(opts: Options, wanted: Dict[str, dict]) -> None:
@@ -686,7 +707,7 @@ def prepare(opts: Options) -> None:
     # Missing files and line-count mismatches are reported before anything is touched.
     check_inputs(opts)
     with locked(opts.out):
-        wanted = recipes(opts)
+        wanted = adopt_unrecorded_spm_threads(opts, recipes(opts))
         fps = {step: _fingerprint(recipe) for step, recipe in wanted.items()}
         refuse_to_replace(opts, wanted)
         if opts.force:
@@ -714,6 +735,7 @@ def prepare(opts: Options) -> None:
 
 
 def _at_least_one(text: str) -> int:
+    """argparse type: an integer >= 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")

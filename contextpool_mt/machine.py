@@ -11,7 +11,7 @@ process into RUN_DIR/train.log, before the process's own output::
 ``cpmt-study export`` copies them into epochs.json and ``cpmt-study report`` names the machine
 types of a study's runs and warns when there is more than one.
 
-    python -m contextpool_mt.machine [--log RUN_DIR/train.log]
+    python -m contextpool_mt.machine [--log RUN_DIR/train.log] [--cpu]
 
 prints this machine's line; with ``--log`` it also warns (stderr) when the last machine recorded
 in that log is of another type, as a resumed run then mixes two machines.
@@ -45,8 +45,9 @@ def _cpuinfo(path: Path = Path("/proc/cpuinfo")) -> dict:
     return fields
 
 
-def describe(cpuinfo: dict | None = None) -> dict:
-    """This machine: CPU model and identity, native bf16, cores, GPU (if torch sees one), torch."""
+def describe(cpuinfo: dict | None = None, cpu_only: bool = False) -> dict:
+    """This machine: CPU model and identity, native bf16, cores, GPU (if torch sees one and the
+    run may use it: not with ``cpu_only``), torch."""
     info = _cpuinfo() if cpuinfo is None else cpuinfo
     flags = set(info.get("flags", "").split())
     vendor, family, model = info.get("vendor_id"), info.get("cpu family"), info.get("model")
@@ -58,13 +59,14 @@ def describe(cpuinfo: dict | None = None) -> dict:
         "gpu": None,
         "torch": None,
     }
-    try:
+    try:  # a record must never stop a training: a torch that fails to load is left unnamed
         import torch
-    except ImportError:
-        return record
-    record["torch"] = torch.__version__
-    if torch.cuda.is_available():
-        record["gpu"] = torch.cuda.get_device_name(0)
+
+        record["torch"] = torch.__version__
+        if not cpu_only and torch.cuda.is_available():
+            record["gpu"] = torch.cuda.get_device_name(0)
+    except Exception:  # noqa: BLE001
+        pass
     return record
 
 
@@ -101,8 +103,9 @@ def last_recorded(log: Path) -> dict | None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m contextpool_mt.machine", description=__doc__.split("\n\n")[0])
     parser.add_argument("--log", type=Path, help="a run's train.log: warn if it was trained on another machine type")
+    parser.add_argument("--cpu", action="store_true", help="the run trains on the CPU: record no GPU")
     args = parser.parse_args(argv)
-    record = describe()
+    record = describe(cpu_only=args.cpu)
     if args.log is not None:
         before = last_recorded(args.log)
         if before is not None and machine_type(before) != machine_type(record):

@@ -440,10 +440,13 @@ def corpus_identity(scores: dict) -> str:
     data = ((scores.get("provenance") or {}).get("data")) or {}
     if not data.get("source_dict_sha256"):
         return "unrecorded"
-    spm_model = data.get("spm_model_content_sha256") or data.get("spm_model_sha256") or "?"
-    return (f"{data.get('source_lang')}-{data.get('target_lang')}, dictionary "
-            f"{data['source_dict_sha256'][:12]} ({data.get('source_dict_size')} entries), "
-            f"SentencePiece {spm_model[:12]}")
+    # the dictionaries (pieces and counts) pin a corpus in every fingerprint version; the
+    # SentencePiece digests of versions 1 and 2 are of different kinds, so they are left out
+    dictionaries = data["source_dict_sha256"][:12]
+    if data.get("target_dict_sha256") not in (None, data["source_dict_sha256"]):
+        dictionaries += f" / {data['target_dict_sha256'][:12]}"
+    return (f"{data.get('source_lang')}-{data.get('target_lang')}, dictionary {dictionaries} "
+            f"({data.get('source_dict_size')} entries)")
 
 
 def runs_by_corpus(configs: dict) -> dict:
@@ -461,21 +464,27 @@ def corpus_mismatches(artefacts: Path, data: Path, eval_name: str = "avg") -> tu
     not counted; fairseq (for the fingerprint) is imported only if some run recorded one."""
     recorded_runs = []
     for scores_path in sorted(artefacts.glob(f"*/eval/{eval_name}/scores.json")):
+        if not RUN_NAME.match(scores_path.parents[2].name):
+            continue
         scores = json.loads(scores_path.read_text(encoding="utf-8"))
         recorded = (scores.get("provenance") or {}).get("data")
         if recorded and recorded.get("source_dict_sha256"):
             recorded_runs.append((scores_path.parents[2].name, recorded))
     if not recorded_runs:
         return 0, []
-    from contextpool_mt.provenance import differing, fingerprint_like, spm_model_of
+    from contextpool_mt.provenance import ProvenanceError, differing, fingerprint_like, language_pair, spm_model_of
 
-    found = []
-    for name, recorded in recorded_runs:
-        actual = fingerprint_like(recorded, data / "bin", recorded["source_lang"], recorded["target_lang"],
-                                  spm_model_of(data / "bin"))
-        what = differing(recorded, actual)
-        if what:
-            found.append((name, what))
+    bin_dir = data / "bin"
+    try:
+        src, tgt = language_pair(bin_dir)  # DATA's own pair: another one is a difference to report
+        found = []
+        for name, recorded in recorded_runs:
+            actual = fingerprint_like(recorded, bin_dir, src, tgt, spm_model_of(bin_dir))
+            what = differing(recorded, actual)
+            if what:
+                found.append((name, what))
+    except ProvenanceError as err:
+        raise StudyError(str(err)) from err
     return len(recorded_runs), found
 
 

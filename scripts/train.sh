@@ -192,7 +192,9 @@ if [[ -n "$RESUME_FROM" ]]; then
   echo "train.sh: resuming from $RESUME_FROM"
 fi
 # which machine trains this process (contextpool_mt/machine.py); warns if the run was begun on another
-MACHINE="$("$PY" -m contextpool_mt.machine --log "$RUN_DIR/train.log")" || exit 1
+MACHINE_ARGS=(--log "$RUN_DIR/train.log")
+[[ "$CPU" == 1 ]] && MACHINE_ARGS+=(--cpu)
+MACHINE="$("$PY" -m contextpool_mt.machine "${MACHINE_ARGS[@]}")" || exit 1
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) train.sh start"
   printf '# command:'; printf ' %q' "${CMD[@]}"; echo

@@ -339,6 +339,30 @@ def test_sentencepiece_trains_with_spm_threads_not_workers(tmp_path, monkeypatch
     assert "--spm-threads: must be 1 or more, got 0" in capsys.readouterr().err
 
 
+def test_a_corpus_prepared_before_spm_threads_were_recorded_is_kept(tmp_path, capsys):
+    """Its markers' recipes have no thread count (it trained with --workers threads): preparing
+    into it again with the same options keeps every step as it is, and says so; --force rebuilds."""
+    inp = write_corpus(str(tmp_path / "in"), n_train=60)
+    out = str(tmp_path / "data")
+    base = ["--input", inp, "--out", out, *BASE_OPTS]
+    assert corpus.main(base) == 0
+    parser = corpus.build_parser()
+    opts = corpus.options_from_args(parser.parse_args(base), parser)
+    for step, recipe in corpus.recipes(opts, spm_threads_recorded=False).items():  # as the old code wrote them
+        marker = corpus.read_marker(os.path.join(out, step))
+        corpus.write_marker(os.path.join(out, step), dict(marker, recipe=recipe, fingerprint=corpus._fingerprint(recipe)))
+    built = snapshot(out)
+    capsys.readouterr()
+    assert corpus.main(base) == 0
+    log = capsys.readouterr().out
+    assert "was trained before the SentencePiece thread count was recorded" in log
+    assert all(f"{step}: already complete" in log for step in corpus.STEPS)
+    assert snapshot(out) == built
+    assert corpus.main(base + ["--vocab-size", "45"]) == 1  # other options: refused as before
+    assert corpus.main(base + ["--force", "--stop-after", "spm"]) == 0
+    assert json.load(open(os.path.join(out, "spm", corpus.MARKER)))["recipe"]["threads"] == 1
+
+
 def test_small_corpus_vocab_fallback_and_too_small_vocab(tmp_path, capsys):
     inp = write_corpus(str(tmp_path / "in"), n_train=30)
     out = str(tmp_path / "data")

@@ -155,7 +155,15 @@ def test_report_names_machines_and_corpora_and_warns_when_a_comparison_mixes_the
     mixed = study.build_study_report(tmp_path / "artefacts", tmp_path / "data", "baseline", budget=None)
     assert mixed["machines"] == {"AMD EPYC (AuthenticAMD family 23 model 1)": ["contextpool_s1"],
                                  "AMD EPYC (AuthenticAMD family 25 model 1)": ["baseline_s1", "contextpool_s1"]}
-    assert mixed["corpora"] == {"en-de, dictionary aaaaaaaaaaaa (100 entries), SentencePiece cccccccccccc": ["baseline_s1"],
-                                "en-de, dictionary bbbbbbbbbbbb (100 entries), SentencePiece cccccccccccc": ["contextpool_s1"]}
+    assert mixed["corpora"] == {"en-de, dictionary aaaaaaaaaaaa (100 entries)": ["baseline_s1"],
+                                "en-de, dictionary bbbbbbbbbbbb (100 entries)": ["contextpool_s1"]}
     text = study.render(mixed)
     assert "**Warning: 2 machine types.**" in text and "**Warning: 2 corpora.**" in text
+    # an epochs.json exported before machines were recorded: the run counts as unrecorded
+    epochs_path = tmp_path / "artefacts" / "baseline_s1" / "epochs.json"
+    epochs = json.loads(epochs_path.read_text())
+    del epochs["machines"]
+    epochs_path.write_text(json.dumps(epochs))
+    older = study.build_study_report(tmp_path / "artefacts", tmp_path / "data", "baseline", budget=None)
+    assert older["machines"]["unrecorded"] == ["baseline_s1"]
+    assert "**Warning: 2 machine types.**" in study.render(older)

@@ -51,7 +51,6 @@ import fairseq_plugins  # noqa: F401  (allowlists what fairseq checkpoints hold)
 from fairseq_plugins.checkpoint_loading import load_checkpoint
 from contextpool_mt.resume import reached_limit
 from contextpool_mt import machine
-from contextpool_mt.fairseq_logs import parse_train_log
 from helpers import BIN, binarize, cli_env, write_reversal_corpus
 
 pytestmark = pytest.mark.slow
@@ -190,7 +189,8 @@ def test_kill_after_a_checkpoint_and_resume(workdir):
         dict_file = data_bin / f"dict.{lang}.txt"
         assert recorded[f"{side}_dict_sha256"] == hashlib.sha256(dict_file.read_bytes()).hexdigest()
     # and, for each of its two fairseq-train processes, the machine that ran it
-    assert parse_train_log(run_dir / "train.log")["machines"] == [machine.describe(cpu_only=True)] * 2
+    lines = (run_dir / "train.log").read_text(encoding="utf-8").splitlines()
+    assert [r for r in map(machine.parse_line, lines) if r] == [machine.describe(cpu_only=True)] * 2
 
 
 def test_kill_while_writing_a_checkpoint(workdir):

@@ -422,23 +422,34 @@ def build_study_report(artefacts: Path, data: Path, baseline: str, budget: int |
             "_configs": configs}
 
 
+def _runs_by(configs: dict, labels) -> dict:
+    """{label: [run names]}, sorted by label, where ``labels(run)`` gives a run's labels."""
+    grouped = {}
+    for runs in configs.values():
+        for run in runs.values():
+            for label in dict.fromkeys(labels(run)):
+                grouped.setdefault(label, []).append(run["name"])
+    return dict(sorted(grouped.items()))
+
+
 def runs_by_machine(configs: dict) -> dict:
     """{machine type: [run names]} over every process of every run (a run resumed on another
     machine type appears under both); ``unrecorded`` for processes train.sh recorded no machine for."""
-    by_type = {}
-    for runs in configs.values():
-        for run in runs.values():
-            for machine_type_name in dict.fromkeys(machine_type(m) for m in run["machines"]):
-                by_type.setdefault(machine_type_name, []).append(run["name"])
-    return dict(sorted(by_type.items()))
+    return _runs_by(configs, lambda run: [machine_type(m) for m in run["machines"]])
+
+
+def recorded_corpus(scores: dict) -> dict | None:
+    """The corpus fingerprint cpmt-evaluate recorded in a scores.json, or None if it has none."""
+    data = (scores.get("provenance") or {}).get("data")
+    return data if data and data.get("source_dict_sha256") else None
 
 
 def corpus_identity(scores: dict) -> str:
     """The corpus a scored model was trained on, by content (its dictionaries and SentencePiece
     model, contextpool_mt/provenance.py, as cpmt-evaluate recorded them), without the folder it
     was read from; ``unrecorded`` for scores written before evaluation recorded it."""
-    data = ((scores.get("provenance") or {}).get("data")) or {}
-    if not data.get("source_dict_sha256"):
+    data = recorded_corpus(scores)
+    if data is None:
         return "unrecorded"
     # the dictionaries (pieces and counts) pin a corpus in every fingerprint version; the
     # SentencePiece digests of versions 1 and 2 are of different kinds, so they are left out
@@ -451,11 +462,7 @@ def corpus_identity(scores: dict) -> str:
 
 def runs_by_corpus(configs: dict) -> dict:
     """{corpus identity: [run names]} (:func:`corpus_identity`)."""
-    by_corpus = {}
-    for runs in configs.values():
-        for run in runs.values():
-            by_corpus.setdefault(run["corpus"], []).append(run["name"])
-    return dict(sorted(by_corpus.items()))
+    return _runs_by(configs, lambda run: [run["corpus"]])
 
 
 def corpus_mismatches(artefacts: Path, data: Path, eval_name: str = "avg") -> tuple:
@@ -466,9 +473,8 @@ def corpus_mismatches(artefacts: Path, data: Path, eval_name: str = "avg") -> tu
     for scores_path in sorted(artefacts.glob(f"*/eval/{eval_name}/scores.json")):
         if not RUN_NAME.match(scores_path.parents[2].name):
             continue
-        scores = json.loads(scores_path.read_text(encoding="utf-8"))
-        recorded = (scores.get("provenance") or {}).get("data")
-        if recorded and recorded.get("source_dict_sha256"):
+        recorded = recorded_corpus(json.loads(scores_path.read_text(encoding="utf-8")))
+        if recorded is not None:
             recorded_runs.append((scores_path.parents[2].name, recorded))
     if not recorded_runs:
         return 0, []
@@ -491,20 +497,18 @@ def corpus_mismatches(artefacts: Path, data: Path, eval_name: str = "avg") -> tu
 def render_provenance(machines: dict, corpora: dict) -> list:
     """Markdown lines naming the machine types and corpora of a report's runs, with a warning
     where a comparison mixes several."""
-    lines = ["", "Machines that trained these runs (train.sh's record in each train.log):", ""]
-    lines += [f"- {name}: {', '.join(sorted(runs))}" for name, runs in machines.items()]
-    recorded = [name for name in machines if name != "unrecorded"]
-    if len(recorded) > 1:
-        lines += ["", f"**Warning: {len(recorded)} machine types.** Training times and words/s are not "
-                  "comparable across them, and one comparison's runs should share a machine type."]
-    lines += ["", "Corpora they were trained on (cpmt-evaluate's provenance record in scores.json):", ""]
-    lines += [f"- {name}: {', '.join(sorted(runs))}" for name, runs in corpora.items()]
-    recorded = [name for name in corpora if name != "unrecorded"]
-    if len(recorded) > 1:
-        lines += ["", f"**Warning: {len(recorded)} corpora.** These runs were trained on different "
-                  "vocabularies (the same text prepared with other options, e.g. another "
-                  "--spm-threads): their differences mix the architectures' with the corpora's."]
-    return lines
+    def listing(title, grouped, what, why):
+        lines = ["", title, ""] + [f"- {name}: {', '.join(sorted(runs))}" for name, runs in grouped.items()]
+        recorded = [name for name in grouped if name != "unrecorded"]
+        return lines + (["", f"**Warning: {len(recorded)} {what}.** {why}"] if len(recorded) > 1 else [])
+
+    return (listing("Machines that trained these runs (train.sh's record in each train.log):", machines,
+                    "machine types", "Training times and words/s are not comparable across them, and one "
+                    "comparison's runs should share a machine type.")
+            + listing("Corpora they were trained on (cpmt-evaluate's provenance record in scores.json):",
+                      corpora, "corpora", "These runs were trained on different vocabularies (the same text "
+                      "prepared with other options, e.g. another --spm-threads): their differences mix the "
+                      "architectures' with the corpora's."))
 
 
 def plot_bleu_vs_time(report: dict, path: Path):

@@ -131,14 +131,26 @@ print("torch", torch.__version__, "fairseq", fairseq.__version__, "sacrebleu", s
 
   local runs="$work/runs" artefacts="$work/artefacts"
   mkdir -p "$runs" "$artefacts"
-  # an exported run's checkpoints are not needed again: free the disk while the others train
-  ( while sleep 15; do
+  # an exported run's checkpoints are not needed again: free the disk while the others train;
+  # every minute, a line of progress (epochs each started run has ended, the GPU's load)
+  ( tick=0
+    while sleep 15; do
       for scores in "$artefacts"/*/eval/avg/scores.json; do
         if [[ -f "$scores" ]]; then
           name="${scores#"$artefacts"/}"
           rm -rf "$runs/${name%%/*}/checkpoints"
         fi
       done
+      if (( ++tick % 4 == 0 )); then
+        line="[${SECONDS}s] epochs ended:"
+        for log in "$runs"/*/train.log; do
+          [[ -f "$log" ]] || continue
+          name="${log%/train.log}"
+          line+=" ${name##*/}=$(grep -c 'end of epoch' "$log")"
+        done
+        echo "$line; GPU $(nvidia-smi --query-gpu=utilization.gpu,memory.used \
+          --format=csv,noheader 2> /dev/null | tr -d '\n' || echo '?')"
+      fi
     done ) &
   # the budget counts from this script's start (the install and the imports above took some)
   local sweeper=$! rc=0 left=$(( budget_s - SECONDS ))

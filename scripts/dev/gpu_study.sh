@@ -146,7 +146,7 @@ print("torch", torch.__version__, "fairseq", fairseq.__version__, "sacrebleu", s
         for log in "$runs"/*/train.log; do
           [[ -f "$log" ]] || continue
           name="${log%/train.log}"
-          line+=" ${name##*/}=$(grep -c 'end of epoch' "$log")"
+          line+=" ${name##*/}=$(grep -c 'end of epoch' "$log" || true)"
         done
         echo "$line; GPU $(nvidia-smi --query-gpu=utilization.gpu,memory.used \
           --format=csv,noheader 2> /dev/null | tr -d '\n' || echo '?')"

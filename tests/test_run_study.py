@@ -27,8 +27,9 @@ SCRIPT = REPO / "scripts" / "run_study.sh"
 TABLE = REPO / "configs" / "study" / "configurations.txt"
 # the committed studies: folder -> (run_study.sh --precision, the task train.sh picks for it,
 # the fewest configurations the folder must hold)
-COMMITTED = {"study-bf16": ("bf16", "translation_bf16", 10),  # main pairs, ablations, peers
-             "study-fp32": ("fp32", "translation_provenance", 4)}  # fp32 figure, issue 24 screen
+COMMITTED = {"study-bf16": ("bf16", "translation_bf16", 10, "cpu"),  # main pairs, ablations, peers
+             "study-fp32": ("fp32", "translation_provenance", 4, "cpu"),  # fp32 figure, issue 24 screen
+             "study-gpu-bf16": ("bf16", "translation_bf16", 8, "cuda")}  # the GPU figure
 SWEEP = ["baseline_1x1", "baseline_2x2", "contextpool_1x1", "contextpool_2x2",
          "lightconv_1x1", "lightconv_2x2", "dynamicconv_1x1", "dynamicconv_2x2"]
 # issue 24's screen: configuration -> (the option it changes, its parsed value)
@@ -128,14 +129,14 @@ def last_value(tokens, option):
 @pytest.mark.parametrize("study", sorted(COMMITTED))
 def test_existing_configurations_give_the_committed_commands(tmp_path, fake_data, study):
     """Every committed run's last fairseq-train line (docs/results/STUDY/NAME/command.txt)
-    is what run_study.sh runs today for that name, seed and the study's precision: train.sh's
-    options map onto it and the arguments after '--' are its tail, token for token."""
-    precision, task, fewest = COMMITTED[study]
+    is what run_study.sh runs today for that name, seed and the study's precision and device:
+    train.sh's options map onto it and the arguments after '--' are its tail, token for token."""
+    precision, task, fewest, device = COMMITTED[study]
     committed = committed_commands(study)
     assert len({config for config, _ in committed}) >= fewest
     for (config, seed), expected in committed.items():
         (line,) = print_commands(fake_data, tmp_path / "runs", [config], seeds=seed,
-                                 precision=precision)
+                                 precision=precision, device=("--device", device))
         options, extra = split_printed(line)
         tokens = shlex.split(expected)
         for ours, theirs in (("--arch", "--arch"), ("--max-tokens", "--max-tokens"), ("--lr", "--lr"),
@@ -143,7 +144,11 @@ def test_existing_configurations_give_the_committed_commands(tmp_path, fake_data
                              ("--seed", "--seed")):
             assert options[ours] == last_value(tokens, theirs), (config, seed, ours)
         assert options["--precision"] == precision and last_value(tokens, "--task") == task
-        assert options["--cpu"] and tokens[tokens.index("--cpu") + 1:] == extra, (config, seed)
+        if device == "cpu":
+            assert options["--cpu"] and tokens[tokens.index("--cpu") + 1:] == extra, (config, seed)
+        else:  # on a GPU: no --cpu anywhere, the arguments after '--' follow --task's value
+            assert "--cpu" not in options and "--cpu" not in tokens, (config, seed)
+            assert tokens[tokens.index("--task") + 2:] == extra, (config, seed)
         assert Path(options["--run-dir"]).name == f"{config}_s{seed}"
 
 

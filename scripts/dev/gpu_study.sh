@@ -13,6 +13,13 @@
 #     stops the study cleanly before --budget-s seconds, and packs what it made into OUT:
 #     artefacts.tar.gz (the exported runs, as committed under docs/results/), logs.tar.gz (every
 #     run's output and train.log, finished or not), status.txt and run.log (all it printed).
+#     With --detach-after D it packs what exists after D seconds and returns, leaving the study
+#     running (in a process session of its own) until --budget-s: a study longer than one
+#     command (10 minutes there) spans two calls, and the first one's finished runs come back
+#     even if the second never happens.
+#   collect (there, the next call while the machine is still held): waits until that study has
+#     ended and packs everything into OUT.
+#   bench (there): benchmarks/benchmark.py with the bundle, e.g. its --device cuda columns.
 #
 # Nothing here is needed where pip works: there, `make install` and run_study.sh --device cuda.
 set -euo pipefail
@@ -30,8 +37,10 @@ PACKAGES=(fairseq-fixed hydra-core omegaconf antlr4-python3-runtime bitarray sac
 usage() {
   cat <<'USAGE'
 Usage: scripts/dev/gpu_study.sh bundle --data DATA_DIR [--python-version 3.12] [--find-links DIR]
-       scripts/dev/gpu_study.sh run --out OUT --budget-s S [--configs "C ..."] [--seeds "1 2 3"]
-           [--jobs 8] [--budget-epochs 12] [--avg 5] [--precision bf16] [--device cuda]
+       scripts/dev/gpu_study.sh run --out OUT --budget-s S [--detach-after D] [--configs "C ..."]
+           [--seeds "1 2 3"] [--jobs 8] [--budget-epochs 12] [--avg 5] [--precision bf16] [--device cuda]
+       scripts/dev/gpu_study.sh collect --out OUT
+       scripts/dev/gpu_study.sh bench [benchmarks/benchmark.py options]
 
 bundle: .gpu/wheels and .gpu/data/NAME (NAME = DATA_DIR's folder name) for a machine whose
         python3 is --python-version (default 3.12) and holds PyTorch; --find-links adds a folder
@@ -40,7 +49,11 @@ bundle: .gpu/wheels and .gpu/data/NAME (NAME = DATA_DIR's folder name) for a mac
 run:    the study of run_study.sh over .gpu/data/*, on --device (cuda; cpu rehearses the whole
         path on a machine without a GPU), its runs in /tmp/cpmt-gpu; packs OUT/artefacts.tar.gz,
         OUT/logs.tar.gz, OUT/status.txt and OUT/run.log when the study ends or --budget-s runs out (the runs
-        still training then are stopped and lost: the machine is given back bare)
+        still training then are stopped and lost: the machine is given back bare); with
+        --detach-after D (< S), packs what exists after D seconds and leaves the study running
+collect: the next call on the same machine: waits for that study's end, packs it into OUT
+bench:   benchmarks/benchmark.py with the bundle (installed if no run did), e.g.
+         bench --frontier --device cuda --precision bf16 --out "$OUT/NAME.json" --results "$OUT/NAME.md"
 USAGE
 }
 
@@ -90,13 +103,36 @@ bundle() {
   echo "gpu_study.sh: the working tree travels whole (at most 64 MiB with .gpu); carry .gpu"
 }
 
+WORK=/tmp/cpmt-gpu  # on the GPU machine: the installed bundle, the runs, the study's state
+
+# install SITE: the bundle's wheels into SITE, beside the image's own packages, and SITE/bin/python
+install() {
+  local site="$1" real
+  real="$(command -v python3)"
+  "$real" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check \
+    --target "$site" "$BUNDLE"/wheels/*.whl
+  # the image's own python with the bundle first on its path; run_study.sh finds the project's
+  # commands beside $PYTHON, so the interpreter is named from the folder pip put them in
+  printf '#!/bin/sh\nexec %q "$@"\n' "$real" > "$site/bin/python"
+  chmod +x "$site/bin/python"
+}
+
+# bench [benchmark.py options]: benchmarks/benchmark.py with the bundle (installed once into
+# WORK/site); the checkout first on the path, as the benchmark reads configs/study/ from it
+bench() {
+  local site="$WORK/site"
+  [[ -x "$site/bin/python" ]] || install "$site"
+  PYTHONPATH="$REPO:$site${PYTHONPATH:+:$PYTHONPATH}" "$site/bin/python" "$REPO/benchmarks/benchmark.py" "$@"
+}
+
 run() {
   local out="" budget_s="" configs="baseline contextpool" seeds="1 2 3" jobs=8 epochs=12 avg=5
-  local precision=bf16 device=cuda
+  local precision=bf16 device=cuda detach_after=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --out) out="$2"; shift 2 ;;
       --budget-s) budget_s="$2"; shift 2 ;;
+      --detach-after) detach_after="$2"; shift 2 ;;
       --configs) configs="$2"; shift 2 ;;
       --seeds) seeds="$2"; shift 2 ;;
       --jobs) jobs="$2"; shift 2 ;;
@@ -108,28 +144,54 @@ run() {
     esac
   done
   [[ -n "$out" && -n "$budget_s" ]] || { usage >&2; exit 2; }
+  if [[ -n "$detach_after" ]] && (( detach_after >= budget_s )); then
+    echo "gpu_study.sh run: --detach-after ($detach_after) must be below --budget-s ($budget_s)" >&2; exit 2
+  fi
   mkdir -p "$out" && out="$(cd "$out" && pwd)"
   # everything this prints also goes to OUT/run.log, which comes back even if a step fails
   exec > >(tee "$out/run.log") 2>&1
   local data
   data="$(find "$BUNDLE/data" -mindepth 1 -maxdepth 1 -type d | head -n 1)"
   [[ -n "$data" ]] || { echo "gpu_study.sh: no corpus in $BUNDLE/data: run 'bundle' first" >&2; exit 2; }
-  local work=/tmp/cpmt-gpu site=/tmp/cpmt-gpu/site real
-  real="$(command -v python3)"
-  rm -rf "$work"
-  "$real" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check \
-    --target "$site" "$BUNDLE"/wheels/*.whl
-  # the image's own python with the bundle first on its path; run_study.sh finds the project's
-  # commands beside $PYTHON, so the interpreter is named from the folder pip put them in
-  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
-  printf '#!/bin/sh\nexec %q "$@"\n' "$real" > "$site/bin/python"
-  chmod +x "$site/bin/python"
-  export PYTHON="$site/bin/python"
+  local site="$WORK/site"
+  rm -rf "$WORK"
+  install "$site"
+  # what the study and a later `collect` need, in one file they both source
+  {
+    printf 'export PYTHONPATH=%q PYTHON=%q\n' "$site${PYTHONPATH:+:$PYTHONPATH}" "$site/bin/python"
+    printf 'DATA=%q CONFIGS=%q SEEDS=%q JOBS=%q EPOCHS=%q AVG=%q PRECISION=%q DEVICE=%q\n' \
+      "$data" "$configs" "$seeds" "$jobs" "$epochs" "$avg" "$precision" "$device"
+    # the budget counts from this script's start (the install above took some)
+    printf 'END=%q\n' "$(( $(date +%s) + budget_s - SECONDS ))"
+  } > "$WORK/study.env"
+  source "$WORK/study.env"
   "$PYTHON" -c 'import torch, fairseq, fairseq_cli.train, fairseq_plugins, contextpool_mt, sacrebleu
 print("torch", torch.__version__, "fairseq", fairseq.__version__, "sacrebleu", sacrebleu.__version__,
       "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")'
 
-  local runs="$work/runs" artefacts="$work/artefacts"
+  if [[ -z "$detach_after" ]]; then
+    study
+  else
+    # in a process session of its own, the study outlives this command (the device tool ends
+    # the rest when a command returns) and runs on while the machine is held: `collect`, the
+    # next call, waits for it and packs what it made
+    setsid bash "$REPO/scripts/dev/gpu_study.sh" _study < /dev/null > "$WORK/study.log" 2>&1 &
+    local stop_at=$(( $(date +%s) + detach_after - SECONDS ))
+    while [[ ! -f "$WORK/study.rc" ]] && (( $(date +%s) < stop_at )); do sleep 5; done
+    cat "$WORK/study.log"
+    if [[ ! -f "$WORK/study.rc" ]]; then
+      echo "gpu_study.sh: detached after ${detach_after}s; the study runs on until $(date -d "@$END" +%H:%M:%S):" \
+        "call 'gpu_study.sh collect --out \"\$OUT\"' next, while the machine is still held"
+    fi
+  fi
+  pack "$out"
+}
+
+# study: the study of WORK/study.env under its time limit, with a sweeper that frees the disk
+# and prints progress; writes WORK/study.rc (its exit status) when it has ended
+study() {
+  source "$WORK/study.env"
+  local runs="$WORK/runs" artefacts="$WORK/artefacts" rc=0
   mkdir -p "$runs" "$artefacts"
   # an exported run's checkpoints are not needed again: free the disk while the others train;
   # every minute, a line of progress (epochs each started run has ended, the GPU's load)
@@ -142,7 +204,7 @@ print("torch", torch.__version__, "fairseq", fairseq.__version__, "sacrebleu", s
         fi
       done
       if (( ++tick % 4 == 0 )); then
-        line="[${SECONDS}s] epochs ended:"
+        line="[$(date +%H:%M:%S)] epochs ended:"
         for log in "$runs"/*/train.log; do
           [[ -f "$log" ]] || continue
           name="${log%/train.log}"
@@ -152,16 +214,22 @@ print("torch", torch.__version__, "fairseq", fairseq.__version__, "sacrebleu", s
           --format=csv,noheader 2> /dev/null | tr -d '\n' || echo '?')"
       fi
     done ) &
-  # the budget counts from this script's start (the install and the imports above took some)
-  local sweeper=$! rc=0 left=$(( budget_s - SECONDS ))
-  timeout --signal=TERM --kill-after=20 "$left" \
-    bash "$REPO/scripts/run_study.sh" --data "$data" --runs "$runs" --artefacts "$artefacts" \
-      --budget-epochs "$epochs" --avg "$avg" --seeds "$seeds" --configs "$configs" --jobs "$jobs" \
-      --precision "$precision" --device "$device" < /dev/null || rc=$?
+  local sweeper=$!
+  timeout --signal=TERM --kill-after=20 "$(( END - $(date +%s) ))" \
+    bash "$REPO/scripts/run_study.sh" --data "$DATA" --runs "$runs" --artefacts "$artefacts" \
+      --budget-epochs "$EPOCHS" --avg "$AVG" --seeds "$SEEDS" --configs "$CONFIGS" --jobs "$JOBS" \
+      --precision "$PRECISION" --device "$DEVICE" < /dev/null || rc=$?
   kill "$sweeper" 2> /dev/null || true
   echo "gpu_study.sh: the study ended with exit status $rc (124: --budget-s ran out)"
+  echo "$rc" > "$WORK/study.rc"
+}
+
+# pack OUT: what the study has made so far, into OUT (status.txt, logs.tar.gz, artefacts.tar.gz)
+pack() {
+  local out="$1" runs="$WORK/runs" artefacts="$WORK/artefacts"
+  source "$WORK/study.env"
   bash "$REPO/scripts/run_study.sh" --status --runs "$runs" --artefacts "$artefacts" \
-    --seeds "$seeds" --configs "$configs" --budget-epochs "$epochs" | tee "$out/status.txt" || true
+    --seeds "$SEEDS" --configs "$CONFIGS" --budget-epochs "$EPOCHS" | tee "$out/status.txt" || true
   # logs first: a run killed mid-write must not cost the others' logs or artefacts
   ( cd "$runs" && tar -czf "$out/logs.tar.gz" --ignore-failed-read --warning=no-file-changed \
       ./*.out ./*/train.log ./*/*.out ./*/eval/*/generate.log 2> /dev/null ) || true
@@ -169,9 +237,36 @@ print("torch", torch.__version__, "fairseq", fairseq.__version__, "sacrebleu", s
   ls -l "$out"
 }
 
+# collect --out OUT: on the machine a `run --detach-after` left the study running on, wait
+# until it has ended (its --budget-s bounds that), then pack what it made into OUT
+collect() {
+  local out=""
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --out) out="$2"; shift 2 ;;
+      *) echo "gpu_study.sh collect: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+  done
+  [[ -n "$out" ]] || { usage >&2; exit 2; }
+  [[ -f "$WORK/study.env" ]] || {
+    echo "gpu_study.sh collect: no study on this machine ($WORK/study.env): the machine was given back" \
+      "since 'run --detach-after' (a fresh one holds nothing)" >&2; exit 2; }
+  mkdir -p "$out" && out="$(cd "$out" && pwd)"
+  exec > >(tee "$out/run.log") 2>&1
+  source "$WORK/study.env"
+  # the study's own limit plus its stop (kill-after 20 s) and a margin
+  while [[ ! -f "$WORK/study.rc" ]] && (( $(date +%s) < END + 40 )); do sleep 5; done
+  cat "$WORK/study.log"
+  [[ -f "$WORK/study.rc" ]] || echo "gpu_study.sh collect: the study has not ended by its budget + 40 s; packing what exists"
+  pack "$out"
+}
+
 case "${1:-}" in
   bundle) shift; bundle "$@" ;;
   run) shift; run "$@" ;;
+  collect) shift; collect "$@" ;;
+  bench) shift; bench "$@" ;;
+  _study) study ;;  # internal: the detached half of run --detach-after
   -h|--help) usage ;;
   *) usage >&2; exit 2 ;;
 esac

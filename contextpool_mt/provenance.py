@@ -112,7 +112,9 @@ def _old_kind_note(recorded: dict, actual: dict) -> str:
 
 
 def record(bin_dir, out_dir) -> dict:
-    """Write OUT_DIR/provenance.json for training on BIN_DIR; refuse if it records other data."""
+    """Write OUT_DIR/provenance.json for training on BIN_DIR; refuse if it records other data
+    and OUT_DIR holds checkpoints (a record with no checkpoint beside it, left by a run stopped
+    before its first save, protects nothing: it is replaced, with a line on stderr)."""
     src, tgt = language_pair(bin_dir)
     spm_model = spm_model_of(bin_dir)
     path = Path(out_dir) / FILE
@@ -120,7 +122,10 @@ def record(bin_dir, out_dir) -> dict:
         previous = json.loads(path.read_text(encoding="utf-8"))
         current = fingerprint_like(previous, bin_dir, src, tgt, spm_model)
         differences = differing(previous, current)
-        if differences:
+        if differences and not any(Path(out_dir).glob("*.pt")):
+            print(f"train.sh: {path} recorded another corpus ({differences}), but no checkpoint was "
+                  f"saved on it: the run starts afresh on {Path(bin_dir).resolve()}", file=sys.stderr)
+        elif differences:
             if _same_folder(previous, current):
                 raise ProvenanceError(
                     f"{path.parent} holds checkpoints trained on {previous['data']} as it was "
@@ -132,7 +137,8 @@ def record(bin_dir, out_dir) -> dict:
                 f"{current['data']} ({differences}){_old_kind_note(previous, current)}: "
                 f"resuming would mix two corpora; give another --run-dir, or --data {previous.get('data')}"
             )
-        return previous
+        else:
+            return previous
     current = fingerprint(bin_dir, src, tgt, spm_model)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")

@@ -619,6 +619,7 @@ def test_train_sh_records_provenance_and_refuses_to_resume_on_other_data(pipelin
     assert first["fingerprint_version"] == 2
     assert first["spm_model_content_sha256"] == spm_content_sha256(pipeline["data"] / "spm" / "spm.model")
     assert provenance.record(pipeline["data"] / "bin", ckpts) == first  # same data: resume is fine
+    (ckpts / "checkpoint_last.pt").write_bytes(b"")  # a checkpoint trained on it
     other = tmp_path / "other"
     shutil.copytree(pipeline["data"], other)
     rewrite_dictionaries_as_other_pieces(other)

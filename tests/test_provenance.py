@@ -179,6 +179,7 @@ def test_fingerprints_of_the_old_kind_are_compared_as_the_old_kind(corpora, tmp_
     ckpts = tmp_path / "checkpoints"
     ckpts.mkdir()
     (ckpts / provenance.FILE).write_text(json.dumps(old), encoding="utf-8")
+    (ckpts / "checkpoint_last.pt").write_bytes(b"")  # what the record protects
     assert provenance.record(corpora["A"] / "bin", ckpts) == old  # its own corpus passes, kept as it was
     assert json.loads((ckpts / provenance.FILE).read_text(encoding="utf-8")) == old
     state = {"extra_state": {provenance.EXTRA_STATE_KEY: old}}
@@ -198,11 +199,31 @@ def test_fingerprints_of_the_old_kind_are_compared_as_the_old_kind(corpora, tmp_
 
 
 @pytest.mark.slow
+def test_a_record_with_no_checkpoint_beside_it_is_replaced(corpora, tmp_path, capsys):
+    """A run stopped before its first save left only provenance.json: on a rebuilt corpus the run
+    starts afresh (nothing trained on the old one is kept) and says so; once a checkpoint exists
+    the same record refuses."""
+    ckpts = tmp_path / "checkpoints"
+    on_a = provenance.record(corpora["A"] / "bin", ckpts)
+    on_c = provenance.record(corpora["C"] / "bin", ckpts)
+    assert on_c == _fingerprint(corpora["C"]) != on_a
+    assert json.loads((ckpts / provenance.FILE).read_text(encoding="utf-8")) == on_c
+    said = capsys.readouterr().err
+    assert str(ckpts / provenance.FILE) in said and "source dictionary" in said
+    assert f"starts afresh on {(corpora['C'] / 'bin').resolve()}" in said
+    (ckpts / "checkpoint_last.pt").write_bytes(b"")
+    with pytest.raises(ProvenanceError, match="resuming would mix two corpora"):
+        provenance.record(corpora["A"] / "bin", ckpts)
+    assert json.loads((ckpts / provenance.FILE).read_text(encoding="utf-8")) == on_c
+
+
+@pytest.mark.slow
 def test_a_changed_corpus_is_named_not_given_as_the_fix(corpora, tmp_path):
     data = tmp_path / "D"
     shutil.copytree(corpora["A"], data)
     ckpts = tmp_path / "checkpoints"
     record = provenance.record(data / "bin", ckpts)
+    (ckpts / "checkpoint1.pt").write_bytes(b"")  # trained an epoch on it
     rewrite_dictionaries_as_other_pieces(data)  # rebuilt in place
     with pytest.raises(ProvenanceError) as refused:
         provenance.record(data / "bin", ckpts)

@@ -63,6 +63,7 @@ from fairseq.data import Dictionary  # noqa: E402
 from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY  # noqa: E402
 from fairseq.modules import MultiheadAttention  # noqa: E402
 from fairseq.sequence_generator import SequenceGenerator  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import fairseq_plugins  # noqa: E402,F401  (registers the contextpool_transformer model)
 from fairseq_plugins.modules import ContextPool  # noqa: E402
@@ -391,6 +392,36 @@ def training_step(model, criterion, sample, precision, device):
     return step, optimizer, persistent
 
 
+class _OperatorCounter(TorchDispatchMode):
+    """Counts the ATen operators dispatched while active, other than views and detaches (which
+    only relabel memory): on a GPU each one counted launches at least one kernel."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not func.is_view and func.overloadpacket is not torch.ops.aten.detach:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def operator_count(model, criterion, sample, precision, device) -> int:
+    """The operators one forward, loss and backward of ``model`` on ``sample`` dispatch, from
+    gradients set to None as a training step's ``zero_grad`` leaves them, after one step not
+    counted (a first forward builds some buffers once, e.g. the sinusoidal positions). The
+    optimizer's step is left out: its count depends on the optimizer's implementation, not on
+    the model. ``model``'s gradients are left set."""
+    counter = _OperatorCounter()
+    for counted in (contextlib.nullcontext(), counter):
+        model.zero_grad(set_to_none=True)
+        with counted:
+            with autocast(precision, device):
+                loss, _, _ = criterion(model, sample)
+            loss.backward()
+    return counter.count
+
+
 def step_peaks(steps, optimizers, persistent, device) -> dict:
     """Each step's peak on top of parameters and Adam state (gradients are freed each step)."""
     peak = {}
@@ -567,12 +598,13 @@ def models_benchmark(specs, reference, vocab, tokens, length, train_repeats, sen
     train_sample = make_sample(dictionary, batch, length, length, device, seed)
     gen_sample = make_sample(dictionary, sentences, src_length, 2, device, seed)
     gen_sample["net_input"].pop("prev_output_tokens")
-    steps, optimizers, persistent, runs, lengths, params = {}, {}, {}, {}, {}, {}
+    steps, optimizers, persistent, runs, lengths, params, ops = {}, {}, {}, {}, {}, {}, {}
     for spec in specs:
         for precision in precisions:
             key = f"{spec.name}/{precision}"
             model = build_from_options(spec, dictionary, seed).to(device).train()
             params[spec.name] = sum(p.numel() for p in model.parameters())
+            ops[key] = operator_count(model, criterion, train_sample, precision, device)
             steps[key], optimizers[key], persistent[key] = training_step(
                 model, criterion, train_sample, precision, device)
         model = build_from_options(spec, dictionary, seed).to(device).eval()
@@ -598,6 +630,7 @@ def models_benchmark(specs, reference, vocab, tokens, length, train_repeats, sen
                 wps=ntokens / statistics.median(train_times[key]),
                 wps_ratio=median_ratio(train_times[ref], train_times[key]),
                 peak_bytes=peak[key], memory_ratio=peak[key] / peak[ref],
+                ops=ops[key], ops_ratio=ops[key] / ops[ref],
                 seconds=train_times[key],
             ))
             gen_rows.append(dict(
@@ -607,7 +640,8 @@ def models_benchmark(specs, reference, vocab, tokens, length, train_repeats, sen
                 seconds=gen_times[key],
             ))
             print(f"  {spec.name} {precision}: train {train_rows[-1]['wps']:.0f} words/s "
-                  f"(x{train_rows[-1]['wps_ratio']:.3f}), peak memory x{train_rows[-1]['memory_ratio']:.3f}; "
+                  f"(x{train_rows[-1]['wps_ratio']:.3f}), peak memory x{train_rows[-1]['memory_ratio']:.3f}, "
+                  f"{ops[key]} operators (x{train_rows[-1]['ops_ratio']:.3f}); "
                   f"generate {gen_rows[-1]['sentences_per_s']:.2f} sentences/s "
                   f"(x{gen_rows[-1]['speed_ratio']:.3f})", flush=True)
     return dict(
@@ -789,24 +823,27 @@ def markdown_section(result: dict) -> str:
 def models_markdown(models: dict) -> list:
     """The part ``models``: one row per model and precision, ratios to the reference model."""
     gen = {(r["model"], r["precision"]): r for r in models["generate"]}
+    counted = all("ops" in r for r in models["train"])  # runs before 2026-12-04 did not count
     lines = [
         f"Models of the study's configurations (configs/study/configurations.txt, built with "
         f"their fairseq-train options; vocabulary {models['vocab']}), all interleaved; training "
         f"step on {models['train_batch']} x {models['train_length']} tokens, generation of "
         f"{models['gen_sentences']} sentences forced to {models['gen_output_tokens']} tokens, "
         f"beam {models['beam']}; ratios are model / `{models['reference']}` in the same precision "
-        "(speed: > 1 is faster):",
+        "(speed: > 1 is faster)"
+        + ("; operators: the ATen operators other than views one forward, loss and backward "
+           "dispatch (each at least one kernel on a GPU)" if counted else "") + ":",
         "",
         "| model | precision | params | train words/s | words/s ratio | peak MiB | memory ratio "
-        "| sent/s | generation ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| sent/s | generation ratio |" + (" operators | operators ratio |" if counted else ""),
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if counted else ""),
     ]
     for r in models["train"]:
         g = gen[(r["model"], r["precision"])]
         lines.append(
             f"| {r['model']} | {r['precision']} | {r['params']:,} | {r['wps']:.0f} | {r['wps_ratio']:.3f} "
             f"| {mib(r['peak_bytes'])} | {r['memory_ratio']:.3f} | {g['sentences_per_s']:.2f} "
-            f"| {g['speed_ratio']:.3f} |"
+            f"| {g['speed_ratio']:.3f} |" + (f" {r['ops']} | {r['ops_ratio']:.3f} |" if counted else "")
         )
     lines.append("")
     return lines

@@ -7,9 +7,11 @@ and deterministic memory measures.
 import argparse
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
+from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion
 
 from benchmarks import benchmark
 from fairseq_plugins.modules import ContextPool
@@ -169,10 +171,10 @@ def test_every_model_is_measured_against_the_reference(models_result):
         assert [(r["model"], r["precision"]) for r in models[part]] == [
             (m, p) for p in ("fp32", "bf16") for m in MODELS]
     for row in models["train"]:
-        for key in ("wps", "wps_ratio", "peak_bytes", "memory_ratio", "params"):
+        for key in ("wps", "wps_ratio", "peak_bytes", "memory_ratio", "params", "ops", "ops_ratio"):
             assert finite_positive(row[key]), (row["model"], key, row[key])
         if row["model"] == "baseline":
-            assert row["wps_ratio"] == row["memory_ratio"] == 1.0
+            assert row["wps_ratio"] == row["memory_ratio"] == row["ops_ratio"] == 1.0
     for row in models["generate"]:
         assert finite_positive(row["sentences_per_s"]) and finite_positive(row["speed_ratio"])
     params = {r["model"]: r["params"] for r in models["train"]}
@@ -183,6 +185,33 @@ def test_every_model_is_measured_against_the_reference(models_result):
     section = benchmark.markdown_section(dict(
         result, name="m", command="c", date="d", machine=benchmark.machine_info("cpu")))
     assert "| lightconv_2x2 | bf16 |" in section and "ratios are model / `baseline`" in section
+    assert "| operators | operators ratio |" in section
+    # a JSON written before operators were counted renders as it did
+    for row in result["models"]["train"]:
+        del row["ops"], row["ops_ratio"]
+    old = benchmark.markdown_section(dict(
+        result, name="m", command="c", date="d", machine=benchmark.machine_info("cpu")))
+    assert "operators" not in old and "| generation ratio |\n|---" in old
+
+
+def test_operators_of_a_training_step_are_counted_without_views():
+    """ContextPool's layers dispatch more operators than the same Transformer's (what a GPU pays
+    in kernel launches); the count is the same every time and leaves views out."""
+    dictionary = benchmark.make_dictionary(40)
+    task = SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    criterion = LabelSmoothedCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
+    sample = benchmark.make_sample(dictionary, 2, 6, 5, "cpu")
+    counts = {}
+    for spec in benchmark.study_specs(["baseline_1x1", "contextpool_1x1"]):
+        spec.options = spec.options + SHRINK
+        model = benchmark.build_from_options(spec, dictionary, seed=0).train()
+        counts[spec.name] = [benchmark.operator_count(model, criterion, sample, "fp32", "cpu")
+                             for _ in range(2)]
+    assert counts["baseline_1x1"][0] == counts["baseline_1x1"][1] > 0
+    assert counts["contextpool_1x1"][0] == counts["contextpool_1x1"][1] > counts["baseline_1x1"][0]
+    with benchmark._OperatorCounter() as counter:
+        torch.ones(4).view(2, 2).t().detach()
+    assert counter.count == 1  # the ones; not the view, the transpose or the detach
 
 
 def test_model_options_of_the_command_line():

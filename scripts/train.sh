@@ -116,6 +116,14 @@ LOG_FLAGS=()
 [[ "$TENSORBOARD" == 1 ]] && LOG_FLAGS=(--tensorboard-logdir "$RUN_DIR/tensorboard")
 
 mkdir -p "$RUN_DIR/checkpoints"
+# one training per run folder: a second one would write the same checkpoints and log, and could
+# replace the provenance record of a first one that has not saved a checkpoint yet. The lock is
+# held by fairseq-train too (it inherits the descriptor), so it lasts as long as the training.
+exec {RUN_LOCK}> "$RUN_DIR/train.lock"
+if ! flock -n "$RUN_LOCK"; then
+  echo "train.sh: $RUN_DIR is being trained by another process (it holds $RUN_DIR/train.lock): wait for it to end, or give another --run-dir" >&2
+  exit 2
+fi
 # what this run is trained on (the corpus fingerprint: languages, dictionaries, DATA/../spm/spm.model)
 # goes to RUN_DIR/checkpoints/provenance.json, and the task puts it into every checkpoint too;
 # evaluation, averaging, the report and the pool inspection check it against the data they are

@@ -6,6 +6,7 @@ optimizer step outside it, and parameters, gradients and optimizer state stay fl
 train.sh it trains, resumes (bitwise like fp32) and averages like an fp32 run.
 """
 
+import fcntl
 import os
 import subprocess
 import types
@@ -132,6 +133,23 @@ def test_train_sh_bf16_uses_the_task_on_cpu_and_gpu(corpus, tmp_path, cpu):
     assert command[command.index("--task") + 1] == "translation_bf16"
     assert "--bf16" not in command and "--fp16" not in command
     assert ("--cpu" in command) == cpu
+
+
+def test_train_sh_refuses_a_run_folder_another_training_holds(corpus, tmp_path):
+    """Two trainings in one run folder would write one set of checkpoints: the second is
+    refused (and the first's provenance record kept) while the first holds the folder's lock."""
+    run = tmp_path / "run"
+    env = dict(cli_env(), FAIRSEQ_TRAIN="echo")
+    args = ("--data", str(corpus / "data-bin"), "--arch", "transformer_tiny", "--run-dir", str(run), "--cpu")
+    assert run_train_sh(*args, env=env).returncode == 0  # free: trains (here: prints the command)
+    with open(run / "train.lock") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        record = (run / "checkpoints" / "provenance.json").read_text(encoding="utf-8")
+        result = run_train_sh(*args, env=env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"{run} is being trained by another process" in result.stderr
+        assert (run / "checkpoints" / "provenance.json").read_text(encoding="utf-8") == record
+    assert run_train_sh(*args, env=env).returncode == 0  # released: trains again
 
 
 # --------------------------------------------------------------------------- end to end

@@ -104,6 +104,12 @@ bundle() {
 }
 
 WORK=/tmp/cpmt-gpu  # on the GPU machine: the installed bundle, the runs, the study's state
+COMMAND_S=600  # the longest one command may run there (the device tool's limit)
+
+# study_running: whether a study detached by `run --detach-after` is still going on this machine
+study_running() {
+  [[ -f "$WORK/study.pid" && ! -f "$WORK/study.rc" ]] && kill -0 "$(cat "$WORK/study.pid")" 2> /dev/null
+}
 
 # install SITE: the bundle's wheels into SITE, beside the image's own packages, and SITE/bin/python
 install() {
@@ -144,8 +150,17 @@ run() {
     esac
   done
   [[ -n "$out" && -n "$budget_s" ]] || { usage >&2; exit 2; }
-  if [[ -n "$detach_after" ]] && (( detach_after >= budget_s )); then
-    echo "gpu_study.sh run: --detach-after ($detach_after) must be below --budget-s ($budget_s)" >&2; exit 2
+  if [[ -n "$detach_after" ]]; then
+    # each half must end, packing included, within one command's limit
+    if (( detach_after >= budget_s || detach_after > COMMAND_S - 60 || budget_s - detach_after > COMMAND_S - 100 )); then
+      echo "gpu_study.sh run: --detach-after D needs D < --budget-s S, D <= $(( COMMAND_S - 60 )) and" \
+        "S - D <= $(( COMMAND_S - 100 )) (this call and the collecting one each fit one ${COMMAND_S}s command);" \
+        "got D = $detach_after, S = $budget_s" >&2; exit 2
+    fi
+  fi
+  if study_running; then
+    echo "gpu_study.sh run: the study an earlier 'run --detach-after' started is still running" \
+      "(pid $(cat "$WORK/study.pid")): 'collect' it first" >&2; exit 2
   fi
   mkdir -p "$out" && out="$(cd "$out" && pwd)"
   # everything this prints also goes to OUT/run.log, which comes back even if a step fails
@@ -176,8 +191,9 @@ print("torch", torch.__version__, "fairseq", fairseq.__version__, "sacrebleu", s
     # the rest when a command returns) and runs on while the machine is held: `collect`, the
     # next call, waits for it and packs what it made
     setsid bash "$REPO/scripts/dev/gpu_study.sh" _study < /dev/null > "$WORK/study.log" 2>&1 &
+    echo $! > "$WORK/study.pid"
     local stop_at=$(( $(date +%s) + detach_after - SECONDS ))
-    while [[ ! -f "$WORK/study.rc" ]] && (( $(date +%s) < stop_at )); do sleep 5; done
+    while study_running && (( $(date +%s) < stop_at )); do sleep 5; done
     cat "$WORK/study.log"
     if [[ ! -f "$WORK/study.rc" ]]; then
       echo "gpu_study.sh: detached after ${detach_after}s; the study runs on until $(date -d "@$END" +%H:%M:%S):" \
@@ -215,7 +231,9 @@ study() {
       fi
     done ) &
   local sweeper=$!
-  timeout --signal=TERM --kill-after=20 "$(( END - $(date +%s) ))" \
+  local left=$(( END - $(date +%s) ))
+  (( left > 0 )) || left=1  # `timeout 0` would set no limit at all
+  timeout --signal=TERM --kill-after=20 "$left" \
     bash "$REPO/scripts/run_study.sh" --data "$DATA" --runs "$runs" --artefacts "$artefacts" \
       --budget-epochs "$EPOCHS" --avg "$AVG" --seeds "$SEEDS" --configs "$CONFIGS" --jobs "$JOBS" \
       --precision "$PRECISION" --device "$DEVICE" < /dev/null || rc=$?
@@ -233,7 +251,8 @@ pack() {
   # logs first: a run killed mid-write must not cost the others' logs or artefacts
   ( cd "$runs" && tar -czf "$out/logs.tar.gz" --ignore-failed-read --warning=no-file-changed \
       ./*.out ./*/train.log ./*/*.out ./*/eval/*/generate.log 2> /dev/null ) || true
-  tar -czf "$out/artefacts.tar.gz" --warning=no-file-changed -C "$artefacts" . || true
+  # an export in progress writes NAME.tmp and renames it when complete: only complete ones
+  tar -czf "$out/artefacts.tar.gz" --warning=no-file-changed --exclude='*.tmp' -C "$artefacts" . || true
   ls -l "$out"
 }
 
@@ -255,9 +274,11 @@ collect() {
   exec > >(tee "$out/run.log") 2>&1
   source "$WORK/study.env"
   # the study's own limit plus its stop (kill-after 20 s) and a margin
-  while [[ ! -f "$WORK/study.rc" ]] && (( $(date +%s) < END + 40 )); do sleep 5; done
-  cat "$WORK/study.log"
-  [[ -f "$WORK/study.rc" ]] || echo "gpu_study.sh collect: the study has not ended by its budget + 40 s; packing what exists"
+  local stop_at=$(( $(date +%s) + COMMAND_S - 60 ))
+  while study_running && (( $(date +%s) < END + 40 && $(date +%s) < stop_at )); do sleep 5; done
+  cat "$WORK/study.log" 2> /dev/null || true
+  [[ -f "$WORK/study.rc" ]] || echo "gpu_study.sh collect: the study has not ended (or was killed before" \
+    "writing $WORK/study.rc); packing what exists"
   pack "$out"
 }
 

@@ -122,10 +122,9 @@ def record(bin_dir, out_dir) -> dict:
         previous = json.loads(path.read_text(encoding="utf-8"))
         current = fingerprint_like(previous, bin_dir, src, tgt, spm_model)
         differences = differing(previous, current)
-        if differences and not any(Path(out_dir).glob("*.pt")):
-            print(f"train.sh: {path} recorded another corpus ({differences}), but no checkpoint was "
-                  f"saved on it: the run starts afresh on {Path(bin_dir).resolve()}", file=sys.stderr)
-        elif differences:
+        if not differences:
+            return previous
+        if any(Path(out_dir).glob("*.pt")):
             if _same_folder(previous, current):
                 raise ProvenanceError(
                     f"{path.parent} holds checkpoints trained on {previous['data']} as it was "
@@ -137,8 +136,8 @@ def record(bin_dir, out_dir) -> dict:
                 f"{current['data']} ({differences}){_old_kind_note(previous, current)}: "
                 f"resuming would mix two corpora; give another --run-dir, or --data {previous.get('data')}"
             )
-        else:
-            return previous
+        print(f"train.sh: {path} recorded another corpus ({differences}), but no checkpoint was "
+              f"saved on it: the run starts afresh on {Path(bin_dir).resolve()}", file=sys.stderr)
     current = fingerprint(bin_dir, src, tgt, spm_model)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")

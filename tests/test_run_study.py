@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "run_study.sh"
 TABLE = REPO / "configs" / "study" / "configurations.txt"
 # the committed studies: folder -> (run_study.sh --precision, the task train.sh picks for it,
-# the fewest configurations the folder must hold)
+# the fewest configurations the folder must hold, run_study.sh --device)
 COMMITTED = {"study-bf16": ("bf16", "translation_bf16", 10, "cpu"),  # main pairs, ablations, peers
              "study-fp32": ("fp32", "translation_provenance", 4, "cpu"),  # fp32 figure, issue 24 screen
              "study-gpu-bf16": ("bf16", "translation_bf16", 8, "cuda")}  # the GPU figure

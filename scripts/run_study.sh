@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The multi-seed study of docs/results.md ("The verdict at convergence"): every configuration x
+# The multi-seed study of docs/results.md ("The study's verdict"): every configuration x
 # seed trained with the same recipe to one budget, its last checkpoints averaged, scored on the
 # test set, its FLOPs counted, and its small artefacts exported for committing; then the report.
 # A run whose artefacts exist (ARTEFACTS/NAME/eval/avg/scores.json) is skipped, so the study

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The study (scripts/run_study.sh) on a GPU machine that can reach no package index: the GPU
-# machine this project is sometimes lent (docs/results.md, "Runs on a lent GPU"), whose image
+# machine this project is sometimes lent (docs/results.md, "On a lent GPU"), whose image
 # has PyTorch, numpy, scipy, matplotlib and scikit-learn but not fairseq. Two halves:
 #
 #   bundle (here, where pip reaches the registry): writes .gpu/ (git-ignored) with

@@ -9,6 +9,7 @@ by whoever needs it; these functions only look at the loaded dict.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from contextpool_mt.provenance import sha256_of
@@ -35,15 +36,16 @@ def progress_of(state: dict) -> dict:
 
 
 def model_option(state: dict, *names):
-    """The first of ``names`` set in a checkpoint's model config (cfg.model, an omegaconf node or
-    a dict), else in its legacy ``args`` Namespace; None when none is."""
+    """The first of ``names`` set in a checkpoint's model config (cfg.model: a dict, an omegaconf
+    DictConfig as fairseq's loader returns it, or a Namespace), else in its legacy ``args``
+    Namespace; None when none is."""
     cfg = state.get("cfg")
-    model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
+    model_cfg = cfg.get("model") if isinstance(cfg, Mapping) else None
     for source in (model_cfg, state.get("args")):
         if source is None:
             continue
         for name in names:
-            value = source.get(name) if isinstance(source, dict) else getattr(source, name, None)
+            value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
             if value:
                 return value
     return None

@@ -699,6 +699,23 @@ def test_evaluate_refuses_sources_longer_than_the_positions(pipeline):
 
 # --------------------------------------------------------------------------- unit tests
 
+def test_model_option_reads_every_form_of_the_model_config():
+    from argparse import Namespace
+
+    from omegaconf import OmegaConf
+
+    from contextpool_mt.checkpoints import model_option
+
+    # fairseq's load_checkpoint_to_cpu returns cfg as an omegaconf DictConfig, the weights-only
+    # loader a dict; old checkpoints keep their options in a Namespace under "args"
+    for state in ({"cfg": OmegaConf.create({"model": {"_name": "transformer_tiny"}})},
+                  {"cfg": {"model": {"_name": "transformer_tiny"}}},
+                  {"cfg": {"model": Namespace(_name="transformer_tiny")}},
+                  {"cfg": None, "args": Namespace(arch="transformer_tiny")}):
+        assert model_option(state, "arch", "_name") == "transformer_tiny", state
+    assert model_option({"cfg": OmegaConf.create({"model": {}})}, "arch", "_name") is None
+
+
 
 def test_compound_split_matches_the_perl_substitution():
     assert metrics.compound_split("rich-text format") == "rich ##AT##-##AT## text format"

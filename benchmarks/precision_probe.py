@@ -22,6 +22,7 @@ DATA_DIR is the prepared corpus (its ``bin/``), as for ``cpmt-inspect-pools``.
 """
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -53,7 +54,7 @@ def group_of(name: str) -> str:
 
 
 def _precision(model, bf16: bool):
-    return bf16_autocast(model) if bf16 else torch.autocast("cpu", enabled=False)
+    return bf16_autocast(model) if bf16 else contextlib.nullcontext()
 
 
 def summed_nll(model, sample, pad: int, bf16: bool) -> torch.Tensor:

@@ -699,6 +699,7 @@ def test_evaluate_refuses_sources_longer_than_the_positions(pipeline):
 
 # --------------------------------------------------------------------------- unit tests
 
+
 def test_model_option_reads_every_form_of_the_model_config():
     from argparse import Namespace
 
@@ -714,7 +715,6 @@ def test_model_option_reads_every_form_of_the_model_config():
                   {"cfg": None, "args": Namespace(arch="transformer_tiny")}):
         assert model_option(state, "arch", "_name") == "transformer_tiny", state
     assert model_option({"cfg": OmegaConf.create({"model": {}})}, "arch", "_name") is None
-
 
 
 def test_compound_split_matches_the_perl_substitution():

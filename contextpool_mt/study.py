@@ -357,7 +357,9 @@ def _mean_sd(values):
 
 
 def build_study_report(artefacts: Path, data: Path, baseline: str, budget: int | None,
-                       eval_name: str = "avg") -> dict:
+                       eval_name: str = "avg", seeds=None) -> dict:
+    """The report over every exported run, or only the runs of `seeds` (e.g. a confirmation's
+    fresh seeds, leaving out the seed that selected the change it confirms)."""
     from sacrebleu.metrics import BLEU
 
     from contextpool_mt.metrics import paired_bootstrap
@@ -368,8 +370,12 @@ def build_study_report(artefacts: Path, data: Path, baseline: str, budget: int |
     refs = read_lines(refs_path)
     ref_sha = sha256_of(refs_path)
     configs = collect(artefacts, eval_name)
+    if seeds is not None:
+        configs = {config: kept for config, runs in configs.items()
+                   if (kept := {s: run for s, run in runs.items() if s in seeds})}
     if baseline not in configs:
-        raise StudyError(f"{artefacts}: no run of the baseline configuration '{baseline}'")
+        of_seeds = "" if seeds is None else f" at seeds {' '.join(map(str, sorted(seeds)))}"
+        raise StudyError(f"{artefacts}: no run of the baseline configuration '{baseline}'{of_seeds}")
     for runs in configs.values():
         for run in runs.values():
             if run["scores"]["files"].get("reference_sha256") != ref_sha:
@@ -416,6 +422,7 @@ def build_study_report(artefacts: Path, data: Path, baseline: str, budget: int |
                 [(base_runs[s]["hyps"], runs[s]["hyps"]) for s in common], refs) if common else None)
         table.append(row)
     return {"schema": SCHEMA, "baseline": baseline, "budget_epochs": budget,
+            "seeds": None if seeds is None else sorted(seeds),
             "baseline_valid_bleu_at_budget": target, "reference": str(refs_path),
             "reference_sha256": ref_sha, "configs": table, "machines": runs_by_machine(configs),
             "corpora": runs_by_corpus(configs),
@@ -556,7 +563,9 @@ def render(report: dict) -> str:
         "",
         f"Baseline: `{report['baseline']}`; budget: "
         f"{report['budget_epochs'] if report['budget_epochs'] else 'all logged'} epochs; "
-        f"test reference `{Path(report['reference']).name}` (sha256 {report['reference_sha256'][:12]}).",
+        f"test reference `{Path(report['reference']).name}` (sha256 {report['reference_sha256'][:12]})"
+        + ("." if report.get("seeds") is None else
+           f"; only the runs of seeds {', '.join(map(str, report['seeds']))}."),
         "BLEU is detok sacreBLEU of the averaged checkpoint; mean ± sample std over seeds.",
         "",
         "| config | seeds | BLEU | chrF2 | params | train GFLOPs/token | decode GFLOPs/token "
@@ -684,6 +693,13 @@ def render_status(states: list) -> str:
 # --------------------------------------------------------------------------- command line
 
 
+def parse_seeds(text: str) -> list:
+    """--seeds "1 2 3" as [1, 2, 3]; anything else than whole numbers is refused."""
+    if not text.split() or not all(s.isdigit() for s in text.split()):
+        raise StudyError(f"--seeds {text!r}: give whole numbers, e.g. \"1 2 3\"")
+    return [int(s) for s in text.split()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Multi-seed study: learning curve, export, cost, status, report, frontier.")
@@ -748,6 +764,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--budget-epochs", type=int,
                      help="read each run's curve up to this epoch (default: all epochs)")
     rep.add_argument("--eval", default="avg", help=eval_help)
+    rep.add_argument("--seeds", help='report only the runs of these seeds, e.g. "2 3 4" for a '
+                     "confirmation that leaves out the seed which selected it (default: every seed)")
     from contextpool_mt import frontier
 
     frontier.add_parser(sub)
@@ -816,13 +834,11 @@ def main(argv=None) -> int:
             print(f"study: {args.data} is the corpus of the {checked} exported runs in {args.artefacts} "
                   "that recorded one")
         elif args.command == "status":
-            if not all(s.isdigit() for s in args.seeds.split()):
-                raise StudyError(f"--seeds {args.seeds!r}: give whole numbers, e.g. \"1 2 3\"")
             print(render_status(study_status(args.runs, args.artefacts, args.configs.split(),
-                                             [int(s) for s in args.seeds.split()], args.budget_epochs)))
+                                             parse_seeds(args.seeds), args.budget_epochs)))
         else:
-            report = build_study_report(args.artefacts, args.data, args.baseline,
-                                        args.budget_epochs, args.eval)
+            report = build_study_report(args.artefacts, args.data, args.baseline, args.budget_epochs,
+                                        args.eval, None if args.seeds is None else set(parse_seeds(args.seeds)))
             write_report(report, args.out)
             print(f"study: wrote {args.out / 'study.md'}")
     except StudyError as err:

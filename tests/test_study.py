@@ -113,6 +113,34 @@ def test_report_files_and_cli(studied):
     assert json.loads((root / "report" / "study.json").read_text())["budget_epochs"] == 3
 
 
+def test_report_of_some_seeds_leaves_the_others_out_of_every_number(studied):
+    """--seeds: a confirmation tests its fresh seeds only, not the seed that selected the change."""
+    root, refs, hyps, _ = studied
+    report = study.build_study_report(root / "artefacts", root / "data", "baseline", budget=3, seeds={2, 3})
+    rows = {row["config"]: row for row in report["configs"]}
+    bleu = lambda h: BLEU().corpus_score(h, [refs]).score  # noqa: E731
+    deltas = [bleu(hyps[f"contextpool_s{s}"]) - bleu(hyps[f"baseline_s{s}"]) for s in (2, 3)]
+    cp = rows["contextpool"]
+    assert report["seeds"] == [2, 3] and cp["seeds"] == [2, 3] and sorted(cp["per_seed_bootstrap"]) == [2, 3]
+    assert cp["pooled_bootstrap"]["delta"] == pytest.approx(statistics.mean(deltas))
+    assert cp["seed_ttest"]["p_value"] == pytest.approx(stats.ttest_1samp(deltas, 0).pvalue)
+    assert rows["baseline"]["bleu_mean_sd"][0] == pytest.approx(
+        statistics.mean(bleu(hyps[f"baseline_s{s}"]) for s in (2, 3)))
+    assert report["baseline_valid_bleu_at_budget"] == pytest.approx(25.25)  # 25.2 and 25.3 only
+    assert "only the runs of seeds 2, 3." in study.render(report)
+    with pytest.raises(study.StudyError, match="no run of the baseline configuration 'baseline' at seeds 7"):
+        study.build_study_report(root / "artefacts", root / "data", "baseline", budget=3, seeds={7})
+
+
+@pytest.mark.parametrize("seeds", ["", "2,3", "two"])
+def test_report_refuses_seeds_that_are_not_whole_numbers(studied, seeds, capsys):
+    root, _, _, _ = studied
+    code = study.main(["report", "--artefacts", str(root / "artefacts"), "--data", str(root / "data"),
+                       "--out", str(root / "unwritten"), "--seeds", seeds])
+    assert code == 2 and not (root / "unwritten").exists()
+    assert f"--seeds {seeds!r}: give whole numbers" in capsys.readouterr().err
+
+
 def test_changed_hypotheses_are_refused(studied, tmp_path):
     root, _, _, _ = studied
     import shutil

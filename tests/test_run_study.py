@@ -38,6 +38,12 @@ VARIANTS = {"cp_heads4": ("contextpool_heads", 4), "cp_kernel3": ("contextpool_p
             "cp_enc_only": ("contextpool_decoder_layers", "none")}
 
 
+# how long run_study.sh may take to start its first stub run: it checks the corpus with
+# cpmt-study (Python, torch, fairseq imports) first, which took over a minute on a 2-core machine
+# with two trainings beside it; the bound only stops a hang, it times nothing
+STARTUP_S = 300
+
+
 def env(**extra):
     """This interpreter's tools first on PATH (run_study.sh finds the project through PYTHON)."""
     return dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", **extra)
@@ -353,7 +359,7 @@ def test_a_signal_stops_every_run(tmp_path, fake_data, signum, code):
         # script must undo for itself
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     pid_files = [runs / name / "checkpoints" / "stub.pid" for name in ("baseline_s1", "contextpool_s1")]
-    deadline = time.time() + 60
+    deadline = time.time() + STARTUP_S
     while not all(p.is_file() and p.read_text().strip() for p in pid_files):
         assert study_process.poll() is None, study_process.communicate()
         assert time.time() < deadline, "the stub runs did not start"
@@ -388,7 +394,7 @@ def test_a_status_probe_does_not_stop_a_run_from_starting(tmp_path, fake_data):
             stderr=subprocess.PIPE, text=True)
         time.sleep(1)
     pid_file = runs / "baseline_s1" / "checkpoints" / "stub.pid"
-    deadline = time.time() + 60
+    deadline = time.time() + STARTUP_S
     while not (pid_file.is_file() and pid_file.read_text().strip()):
         assert study_process.poll() is None, study_process.communicate()
         assert time.time() < deadline, "the stub run did not start"
@@ -417,7 +423,7 @@ def test_a_finished_run_frees_its_slot_at_once(tmp_path, fake_data):
          "baseline contextpool lightconv", "--jobs", "2"],
         env=env(FAIRSEQ_TRAIN=str(stub)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pid_files = [runs / name / "checkpoints" / "stub.pid" for name in ("baseline_s1", "lightconv_s1")]
-    deadline = time.time() + 60
+    deadline = time.time() + STARTUP_S
     while not all(p.is_file() and p.read_text().strip() for p in pid_files):
         assert study_process.poll() is None, study_process.communicate()
         assert time.time() < deadline, "lightconv_s1 did not start beside baseline_s1"

@@ -108,9 +108,14 @@ def layers_of(command_file: Path, fallback_options) -> tuple:
 
 
 def precision_of(command_file: Path):
+    """The training precision a run's command.txt gives (train.sh's bf16 task or --fp16), or
+    None when the file is missing."""
     if not command_file.is_file():
         return None
-    return "bf16" if "translation_bf16" in command_file.read_text(encoding="utf-8") else "fp32"
+    command = command_file.read_text(encoding="utf-8")
+    if "translation_bf16" in command:
+        return "bf16"
+    return "fp16" if "--fp16" in command.split() else "fp32"
 
 
 def read_benchmark(path: Path, precision: str | None, runs_precisions=()):
@@ -172,12 +177,14 @@ def build_points(configs: dict, artefacts: Path, lines: dict, table: dict,
             layers = layers_of(command, table.get("common", (None, []))[1] + own)
             bleu = [runs[s]["scores"]["bleu_detok"]["score"] for s in seeds]
             chrf = [runs[s]["scores"]["chrf"]["score"] for s in seeds]
+            precisions = sorted({precision_of(artefacts / f"{name}_s{s}" / "command.txt")
+                                 for s in seeds} - {None})
             points.append({
                 "config": name, "line": line, "layers": layers,
                 "depth": f"{layers[0]}+{layers[1]}" if layers else "?",
                 "seeds": seeds, "bleu": bleu, "bleu_mean_sd": _mean_sd(bleu),
                 "chrf_mean_sd": _mean_sd(chrf),
-                "precision": precision_of(command),
+                "precision": "+".join(precisions) or None,  # "bf16+fp32": seeds disagree
                 "params": runs[seeds[0]]["params"] if seeds else None,
                 "cost": point_cost(name, runs, costs_dir) if seeds else None,
             })
@@ -277,7 +284,7 @@ def build_frontier(artefacts: Path, reference: Path, source: Path | None = None,
     points = build_points(configs, artefacts, lines, table, costs_dir)
     by_config = {p["config"]: p for p in points}
     present = [p for p in points if p["seeds"]]
-    precisions = sorted({p["precision"] for p in present if p["precision"]})
+    precisions = sorted({x for p in present if p["precision"] for x in p["precision"].split("+")})
     speed, bench_info = ({}, None)
     if benchmark:
         speed, bench_info = read_benchmark(benchmark, benchmark_precision, precisions)
@@ -372,6 +379,22 @@ def _fmt(value, spec, missing="n/a"):
     return missing if value is None else format(value, spec)
 
 
+def _seeds_text(seeds: list) -> str:
+    """'1,2 (1 missing)': a point's seeds and how many it lacks of EXPECTED_SEEDS."""
+    missing = EXPECTED_SEEDS - len(seeds)
+    return ",".join(map(str, seeds)) + (f" ({missing} missing)" if missing > 0 else "")
+
+
+def _precision_of_points(report: dict) -> str:
+    """'bf16: a, b; fp32: c; bf16+fp32: d': the points that ran, by precision (d's seeds
+    trained in different precisions)."""
+    by_precision = {}
+    for p in report["points"]:
+        if p["seeds"]:
+            by_precision.setdefault(p["precision"] or "unknown", []).append(p["config"])
+    return "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(by_precision.items()))
+
+
 def render(report: dict) -> str:
     bench = report["benchmark"]
     mde = report["min_detectable_difference"]
@@ -381,7 +404,8 @@ def render(report: dict) -> str:
         f"Artefacts `{report['artefacts']}`; test reference `{Path(report['reference']).name}` "
         f"(sha256 {report['reference_sha256'][:12]}); training precision of the runs: "
         f"{', '.join(report['precisions']) or 'unknown'}"
-        + (" (MIXED: do not draw one figure from them)" if len(report["precisions"]) > 1 else "") + ".",
+        + (f" (MIXED: do not draw one figure from them; {_precision_of_points(report)})"
+           if len(report["precisions"]) > 1 else "") + ".",
         "BLEU is detok sacreBLEU of each run's averaged checkpoint, mean ± sample sd over seeds; "
         "t p = the seed t-test on per-seed differences, boot p = the pooled paired bootstrap "
         f"({report['n_samples']:,} resamples; test-set noise only), as in the study report.",
@@ -416,8 +440,7 @@ def render(report: dict) -> str:
             if not p["seeds"]:
                 lines.append(f"| {p['line']} `{p['config']}` | not run | | | | | | | | | |")
                 continue
-            missing = EXPECTED_SEEDS - len(p["seeds"])
-            seeds = ",".join(map(str, p["seeds"])) + (f" ({missing} missing)" if missing > 0 else "")
+            seeds = _seeds_text(p["seeds"])
             cost, speed, comp = p["cost"] or {}, p["speed"] or {}, p["comparisons"]
             neighbours_text = "<br>".join(f"{side}: {_comparison(comp.get(key))}" for side, key in
                                           (("slower", "slower_transformer"), ("faster", "faster_transformer"))
@@ -446,11 +469,12 @@ def render(report: dict) -> str:
             if entry.get("missing"):
                 lines.append(f"| `{entry['config']}` | not run | | | |")
                 continue
+            seeds = _seeds_text(entry["seeds"])
             for row in entry["rows"]:
                 pb = row.get("pooled_bootstrap")
                 delta = (f"{pb['delta']:+.2f} vs {row['against']} (seeds "
                          f"{','.join(map(str, row['common_seeds']))}; p = {pb['p_value']:.3f})" if pb else "")
-                lines.append(f"| `{entry['config']}` ({entry['depth']}) | {row['bucket']} "
+                lines.append(f"| `{entry['config']}` ({entry['depth']}; seeds {seeds}) | {row['bucket']} "
                              f"| {row['sentences']} | {_pm(row.get('bleu_mean_sd', (None, None)))} | {delta} |")
         lines.append("")
     lines += ["![training cost](frontier_train.png)", "", "![decoding cost](frontier_decode.png)", ""]

@@ -5,6 +5,7 @@ seeds are marked."""
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -18,9 +19,10 @@ from contextpool_mt import frontier, study
 from contextpool_mt.text import write_lines
 from test_study import WORDS, make_run
 
-# configuration: (seeds, fraction of words dropped from the reference)
+# configuration: (seeds, fraction of words dropped from the reference); contextpool_1x1 lacks seed
+# 1, so pairing by position in the seed lists instead of by seed number would pair it wrongly
 RUNS = {"baseline": ((1, 2, 3), 0.25), "contextpool": ((1, 2, 3), 0.2),
-        "baseline_1x1": ((1, 2, 3), 0.4), "contextpool_1x1": ((1, 2), 0.3),
+        "baseline_1x1": ((1, 2, 3), 0.4), "contextpool_1x1": ((2, 3), 0.3),
         "lightconv": ((1,), 0.1)}
 # measured training words/s and generation sentences/s, fp32 and bf16 (the runs are fp32)
 SPEED = {"baseline": 1000, "contextpool": 900, "baseline_1x1": 2000, "contextpool_1x1": 1500,
@@ -45,7 +47,8 @@ def synthetic(tmp_path_factory):
     root = tmp_path_factory.mktemp("frontier")
     rng = random.Random(1)
     refs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 25))) for _ in range(80)]
-    sources = [" ".join(["w"] * len(r.split())) for r in refs]  # a source as long as its reference
+    # a long reference has a short source: bucketing by reference length would give other buckets
+    sources = [" ".join(["w"] * (28 - len(r.split()))) for r in refs]
     (root / "data" / "raw").mkdir(parents=True)
     ref_path, src_path = root / "data" / "raw" / "test.de", root / "data" / "raw" / "test.en"
     write_lines(ref_path, refs)
@@ -88,7 +91,7 @@ def test_points_carry_the_recomputed_means_and_mark_what_is_missing(synthetic):
     assert report["precisions"] == ["fp32"]
     text = frontier.render(report)
     assert "| Transformer `baseline_2x2` | not run |" in text
-    assert "| ContextPool `contextpool_1x1` | 1,2 (1 missing) |" in text
+    assert "| ContextPool `contextpool_1x1` | 2,3 (1 missing) |" in text
     assert "| LightConv `lightconv` | 1 (2 missing) |" in text
 
 
@@ -97,15 +100,15 @@ def test_comparisons_against_the_transformer_points(synthetic):
     points = {p["config"]: p for p in report["points"]}
     comp = points["contextpool_1x1"]["comparisons"]
     deltas = [bleu(hyps[f"contextpool_1x1_s{s}"], refs) - bleu(hyps[f"baseline_1x1_s{s}"], refs)
-              for s in (1, 2)]
+              for s in (2, 3)]
     same = comp["same_depth"]
-    assert same["against"] == "baseline_1x1" and same["seeds"] == [1, 2]
+    assert same["against"] == "baseline_1x1" and same["seeds"] == [2, 3]
     assert same["seed_ttest"]["p_value"] == pytest.approx(stats.ttest_1samp(deltas, 0).pvalue)
     assert same["pooled_bootstrap"]["delta"] == pytest.approx(statistics.mean(deltas))
     # 1500 words/s lies between the Transformer 3+3 (1000, slower) and 1+1 (2000, faster)
     assert comp["slower_transformer"]["against"] == "baseline"
     assert comp["faster_transformer"]["against"] == "baseline_1x1"
-    assert comp["own_3x3"]["against"] == "contextpool" and comp["own_3x3"]["seeds"] == [1, 2]
+    assert comp["own_3x3"]["against"] == "contextpool" and comp["own_3x3"]["seeds"] == [2, 3]
     # the Transformer's own points are the reference line: only their loss against 3+3
     assert set(points["baseline_1x1"]["comparisons"]) == {"own_3x3"}
     assert points["baseline"]["comparisons"] == {}
@@ -135,10 +138,38 @@ def test_length_buckets_rescore_the_sentences_of_each_bucket(synthetic):
     assert sum(r["sentences"] for r in rows) == len(refs)
     idx = [i for i, s in enumerate(sources) if 11 <= len(s.split()) <= 15]
     assert rows[1]["sentences"] == len(idx)
-    scores = [bleu([hyps[f"contextpool_1x1_s{s}"][i] for i in idx], [refs[i] for i in idx]) for s in (1, 2)]
+    scores = [bleu([hyps[f"contextpool_1x1_s{s}"][i] for i in idx], [refs[i] for i in idx]) for s in (2, 3)]
     assert rows[1]["bleu_mean_sd"][0] == pytest.approx(statistics.mean(scores))
-    base = [bleu([hyps[f"baseline_1x1_s{s}"][i] for i in idx], [refs[i] for i in idx]) for s in (1, 2)]
+    base = [bleu([hyps[f"baseline_1x1_s{s}"][i] for i in idx], [refs[i] for i in idx]) for s in (2, 3)]
     assert rows[1]["pooled_bootstrap"]["delta"] == pytest.approx(statistics.mean(scores) - statistics.mean(base))
+    assert "| `contextpool_1x1` (1+1; seeds 2,3 (1 missing)) | 11-15 |" in frontier.render(report)
+
+
+def test_precision_of_reads_the_command(tmp_path):
+    command = tmp_path / "command.txt"
+    assert frontier.precision_of(command) is None
+    command.write_text("fairseq-train d --task translation_bf16 --bf16 --arch transformer\n")
+    assert frontier.precision_of(command) == "bf16"
+    command.write_text("fairseq-train d --task translation --fp16 --arch transformer\n")
+    assert frontier.precision_of(command) == "fp16"
+    command.write_text("fairseq-train d --task translation --arch transformer --save-dir fp16-runs\n")
+    assert frontier.precision_of(command) == "fp32"
+
+
+def test_a_point_whose_seeds_trained_in_two_precisions_is_flagged(synthetic, tmp_path):
+    """Every seed's command.txt counts, not only the first: one bf16 seed among fp32 ones marks
+    the point and the report MIXED."""
+    root, _, _, _, _ = synthetic
+    artefacts = tmp_path / "artefacts"
+    shutil.copytree(root / "artefacts", artefacts)
+    command = artefacts / "contextpool_s2" / "command.txt"
+    command.write_text(command.read_text() + " --task translation_bf16 --bf16\n")
+    report = frontier.build_frontier(artefacts, root / "data" / "raw" / "test.de", n_samples=20)
+    points = {p["config"]: p for p in report["points"]}
+    assert points["contextpool"]["precision"] == "bf16+fp32"
+    assert points["baseline"]["precision"] == "fp32"
+    assert report["precisions"] == ["bf16", "fp32"]
+    assert "(MIXED: do not draw one figure from them; bf16+fp32: contextpool; fp32: " in frontier.render(report)
 
 
 def test_min_detectable_difference_has_the_stated_power():

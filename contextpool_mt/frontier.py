@@ -107,17 +107,6 @@ def layers_of(command_file: Path, fallback_options) -> tuple:
     return found["--encoder-layers"], found["--decoder-layers"]
 
 
-def precision_of(command_file: Path):
-    """The training precision a run's command.txt gives (train.sh's bf16 task or --fp16), or
-    None when the file is missing."""
-    if not command_file.is_file():
-        return None
-    command = command_file.read_text(encoding="utf-8")
-    if "translation_bf16" in command:
-        return "bf16"
-    return "fp16" if "--fp16" in command.split() else "fp32"
-
-
 def read_benchmark(path: Path, precision: str | None, runs_precisions=()):
     """{model: {wps, wps_ratio, sentences_per_s, speed_ratio}} of a benchmark JSON's part
     ``models`` in ``precision`` (default: the runs' one precision if the JSON has it, else its
@@ -177,8 +166,7 @@ def build_points(configs: dict, artefacts: Path, lines: dict, table: dict,
             layers = layers_of(command, table.get("common", (None, []))[1] + own)
             bleu = [runs[s]["scores"]["bleu_detok"]["score"] for s in seeds]
             chrf = [runs[s]["scores"]["chrf"]["score"] for s in seeds]
-            precisions = sorted({precision_of(artefacts / f"{name}_s{s}" / "command.txt")
-                                 for s in seeds} - {None})
+            precisions = sorted({runs[s]["precision"] for s in seeds} - {"unrecorded"})
             points.append({
                 "config": name, "line": line, "layers": layers,
                 "depth": f"{layers[0]}+{layers[1]}" if layers else "?",

@@ -249,6 +249,17 @@ def count_cost(model, task, subset: str = "test", beam: int = 4, decode_length: 
 # --------------------------------------------------------------------------- report
 
 
+def precision_of(command_file: Path):
+    """The training precision a run's command.txt gives (train.sh's bf16 task or --fp16), or
+    None when the file is missing."""
+    if not command_file.is_file():
+        return None
+    command = command_file.read_text(encoding="utf-8")
+    if "translation_bf16" in command:
+        return "bf16"
+    return "fp16" if "--fp16" in command.split() else "fp32"
+
+
 def collect(artefacts: Path, eval_name: str) -> dict:
     """{config: {seed: run}} of every NAME_sSEED folder with eval/EVAL/scores.json."""
     configs = {}
@@ -283,6 +294,7 @@ def collect(artefacts: Path, eval_name: str) -> dict:
             # made before train.sh recorded machines
             "machines": epochs.get("machines") or [None],
             "corpus": corpus_identity(scores),
+            "precision": precision_of(folder / "command.txt") or "unrecorded",
             "cost": json.loads(cost_path.read_text()) if cost_path.is_file() else None,
         }
         configs.setdefault(run["config"], {})[run["seed"]] = run
@@ -425,7 +437,7 @@ def build_study_report(artefacts: Path, data: Path, baseline: str, budget: int |
             "seeds": None if seeds is None else sorted(seeds),
             "baseline_valid_bleu_at_budget": target, "reference": str(refs_path),
             "reference_sha256": ref_sha, "configs": table, "machines": runs_by_machine(configs),
-            "corpora": runs_by_corpus(configs),
+            "corpora": runs_by_corpus(configs), "precisions": runs_by_precision(configs),
             "_configs": configs}
 
 
@@ -472,6 +484,11 @@ def runs_by_corpus(configs: dict) -> dict:
     return _runs_by(configs, lambda run: [run["corpus"]])
 
 
+def runs_by_precision(configs: dict) -> dict:
+    """{training precision: [run names]} (:func:`precision_of`)."""
+    return _runs_by(configs, lambda run: [run["precision"]])
+
+
 def corpus_mismatches(artefacts: Path, data: Path, eval_name: str = "avg") -> tuple:
     """(runs checked, [(run name, what differs)]): the exported runs of ARTEFACTS whose recorded
     corpus (scores.json's provenance) is not the prepared corpus DATA. Runs that recorded none are
@@ -501,9 +518,9 @@ def corpus_mismatches(artefacts: Path, data: Path, eval_name: str = "avg") -> tu
     return len(recorded_runs), found
 
 
-def render_provenance(machines: dict, corpora: dict) -> list:
-    """Markdown lines naming the machine types and corpora of a report's runs, with a warning
-    where a comparison mixes several."""
+def render_provenance(machines: dict, corpora: dict, precisions: dict) -> list:
+    """Markdown lines naming the machine types, corpora and training precisions of a report's
+    runs, with a warning where a comparison mixes several."""
     def listing(title, grouped, what, why):
         lines = ["", title, ""] + [f"- {name}: {', '.join(sorted(runs))}" for name, runs in grouped.items()]
         recorded = [name for name in grouped if name != "unrecorded"]
@@ -515,7 +532,10 @@ def render_provenance(machines: dict, corpora: dict) -> list:
             + listing("Corpora they were trained on (cpmt-evaluate's provenance record in scores.json):",
                       corpora, "corpora", "These runs were trained on different vocabularies (the same text "
                       "prepared with other options, e.g. another --spm-threads): their differences mix the "
-                      "architectures' with the corpora's."))
+                      "architectures' with the corpora's.")
+            + listing("Training precision (each run's command.txt):", precisions, "precisions",
+                      "A model trained in bf16 and in fp32 can differ by more than its seeds do: "
+                      "report each precision's runs on their own."))
 
 
 def plot_bleu_vs_time(report: dict, path: Path):
@@ -606,7 +626,7 @@ def render(report: dict) -> str:
             # sacreBLEU gives p = 1/(n+1) when every resample ties: no difference is no evidence
             p = f"{res['p_value']:.4f}" if res["delta"] != 0 else "n/a (identical scores)"
             lines.append(f"| {row['config']} | {seed} | {res['delta']:+.2f} | {p} |")
-    lines += render_provenance(report["machines"], report["corpora"])
+    lines += render_provenance(report["machines"], report["corpora"], report["precisions"])
     lines += ["", "![valid BLEU vs training time](bleu_vs_time.png)", ""]
     return "\n".join(lines)
 

@@ -145,17 +145,6 @@ def test_length_buckets_rescore_the_sentences_of_each_bucket(synthetic):
     assert "| `contextpool_1x1` (1+1; seeds 2,3 (1 missing)) | 11-15 |" in frontier.render(report)
 
 
-def test_precision_of_reads_the_command(tmp_path):
-    command = tmp_path / "command.txt"
-    assert frontier.precision_of(command) is None
-    command.write_text("fairseq-train d --task translation_bf16 --bf16 --arch transformer\n")
-    assert frontier.precision_of(command) == "bf16"
-    command.write_text("fairseq-train d --task translation --fp16 --arch transformer\n")
-    assert frontier.precision_of(command) == "fp16"
-    command.write_text("fairseq-train d --task translation --arch transformer --save-dir fp16-runs\n")
-    assert frontier.precision_of(command) == "fp32"
-
-
 def test_a_point_whose_seeds_trained_in_two_precisions_is_flagged(synthetic, tmp_path):
     """Every seed's command.txt counts, not only the first: one bf16 seed among fp32 ones marks
     the point and the report MIXED."""

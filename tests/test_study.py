@@ -3,6 +3,7 @@ on synthetic runs whose every number is recomputed here."""
 
 import json
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -143,12 +144,37 @@ def test_report_refuses_seeds_that_are_not_whole_numbers(studied, seeds, capsys)
 
 def test_changed_hypotheses_are_refused(studied, tmp_path):
     root, _, _, _ = studied
-    import shutil
     shutil.copytree(root / "artefacts", tmp_path / "artefacts")
     hyp = tmp_path / "artefacts" / "contextpool_s2" / "eval" / "avg" / "hyp.txt"
     hyp.write_text(hyp.read_text().replace("ein", "eine", 1))
     with pytest.raises(study.StudyError, match="contextpool_s2/eval/avg/hyp.txt: changed"):
         study.build_study_report(tmp_path / "artefacts", root / "data", "baseline", budget=3)
+
+
+def test_precision_of_reads_the_command(tmp_path):
+    command = tmp_path / "command.txt"
+    assert study.precision_of(command) is None
+    command.write_text("fairseq-train d --task translation_bf16 --bf16 --arch transformer\n")
+    assert study.precision_of(command) == "bf16"
+    command.write_text("fairseq-train d --task translation --fp16 --arch transformer\n")
+    assert study.precision_of(command) == "fp16"
+    command.write_text("fairseq-train d --task translation --arch transformer --save-dir fp16-runs\n")
+    assert study.precision_of(command) == "fp32"
+
+
+def test_report_names_each_runs_precision_and_warns_when_they_mix(studied, tmp_path):
+    """Each run's precision is read from its own command.txt: one bf16 seed among fp32 runs is
+    named and warned of, as the guide's rule is one precision to a table."""
+    root, _, _, report = studied
+    assert report["precisions"] == {"fp32": [f"{c}_s{s}" for c in ("baseline", "contextpool") for s in (1, 2, 3)]}
+    assert "2 precisions" not in study.render(report)
+    shutil.copytree(root / "artefacts", tmp_path / "artefacts")
+    command = tmp_path / "artefacts" / "contextpool_s2" / "command.txt"
+    command.write_text(command.read_text().replace("fairseq-train data", "fairseq-train data --task translation_bf16 --bf16"))
+    mixed = study.build_study_report(tmp_path / "artefacts", root / "data", "baseline", budget=3)
+    assert mixed["precisions"]["bf16"] == ["contextpool_s2"] and len(mixed["precisions"]["fp32"]) == 5
+    text = study.render(mixed)
+    assert "- bf16: contextpool_s2" in text and "**Warning: 2 precisions.**" in text
 
 
 def test_report_names_machines_and_corpora_and_warns_when_a_comparison_mixes_them(studied, tmp_path):
